@@ -1,0 +1,24 @@
+# Two commands matter: `make serve` and `make test` (see README). Both build .venv first.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+.PHONY: install serve demo test bench
+install: $(STAMP)
+
+serve: $(STAMP)
+	$(BIN)/kipthoi demo
+	$(BIN)/kipthoi serve
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python bench/intake.py

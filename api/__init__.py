@@ -1,0 +1,1 @@
+"""The HTTP API: app factory, routers, schemas, auth dependencies, error mapping. Thin."""

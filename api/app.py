@@ -1,0 +1,42 @@
+"""The FastAPI app factory. The composition root (`kipthoi`) builds the runtime and hands it in,
+so a test builds an app around its own database and clock without environment variables."""
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+
+from api import errors
+from api.deps import Runtime
+from api.routers import cases, directory, reports
+
+
+def create_app(runtime: Runtime, *, max_body_bytes: int = 256 * 1024) -> FastAPI:
+    app = FastAPI(
+        title="kipthoi",
+        summary="Tiếp nhận và xử lý thông báo, tố giác về xâm hại trẻ em — child-abuse report intake",
+        version="0.1.0",
+    )
+    app.state.runtime = runtime
+    errors.install(app)
+
+    @app.middleware("http")
+    async def limit_body(request: Request,
+                         call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > max_body_bytes):
+            return errors.error_response(413, "body_too_large", "Yêu cầu quá lớn.",
+                                         f"Request body over {max_body_bytes} bytes.")
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.get("/health", tags=["ops"])
+    def health() -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    app.include_router(reports.router)
+    app.include_router(cases.router)
+    app.include_router(directory.router)
+    return app

@@ -1,0 +1,110 @@
+"""Cases: the worklist, one case, triggers, assignment, notes, services."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Path, Query
+from pydantic import AwareDatetime, BaseModel
+
+from api.deps import CurrentActor, RuntimeDep
+from api.errors import responses
+from api.schemas import (
+    AssignRequest,
+    CaseChanged,
+    CaseDetail,
+    CasePage,
+    EndServiceRequest,
+    NoteOut,
+    NoteRequest,
+    TransitionRequest,
+)
+from models.enums import AbuseForm, CaseState
+from states import queries, workflow
+from states.errors import UnknownTrigger
+from states.machine import STEPS, TRIGGERS, allowed_triggers
+
+router = APIRouter(prefix="/cases", tags=["cases"])
+CodePath = Annotated[str, Path(max_length=32, pattern=r"^[A-Z0-9-]+$")]
+
+
+@router.get("", response_model=CasePage, responses=responses(401, 403, 422))
+def list_cases(
+    rt: RuntimeDep, actor: CurrentActor,
+    state: CaseState | None = None,
+    assignee_id: Annotated[int | None, Query(ge=1)] = None,
+    place: Annotated[str | None, Query(max_length=32, description="Thôn code")] = None,
+    abuse_form: AbuseForm | None = None,
+    received_from: AwareDatetime | None = None,
+    received_to: AwareDatetime | None = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=queries.MAX_PAGE_SIZE)] = 20,
+) -> Any:
+    flt = queries.CaseFilter(state=state, assignee_id=assignee_id, place_code=place,
+                             abuse_form=abuse_form, received_from=received_from,
+                             received_to=received_to)
+    with rt.db.read() as session:
+        return queries.list_cases(session, actor, flt, page, page_size)
+
+
+@router.get("/{code}", response_model=CaseDetail, responses=responses(401, 403, 404, 422))
+def get_case(rt: RuntimeDep, actor: CurrentActor, code: CodePath) -> Any:
+    with rt.db.read() as session:
+        return queries.get_case(session, actor, code)
+
+
+def _changed(case: Any) -> CaseChanged:
+    return CaseChanged(code=case.code, state=case.state, version=case.version,
+                       allowed_triggers=allowed_triggers(case.state))
+
+
+def _trigger_route(trigger: str, data_model: type[BaseModel]) -> None:
+    steps = [s for s in STEPS if s.trigger == trigger]
+    description = "\n".join(
+        f"- from `{'`, `'.join(s.source)}` to `{s.dest or 'same state'}` — {s.label_vi}; "
+        f"roles: {', '.join(sorted(s.roles))}; needs: "
+        f"{', '.join(g.__name__ for g in s.guards)}" for s in steps)
+
+    def endpoint(rt: RuntimeDep, actor: CurrentActor, code: CodePath,
+                 body: Annotated[TransitionRequest[data_model], Body()]) -> CaseChanged:  # type: ignore[valid-type]
+        with rt.db.write() as session:
+            case = workflow.advance(session, rt.clock, actor, code, trigger, body.data,
+                                    body.expected_version)
+        return _changed(case)
+
+    router.add_api_route(
+        f"/{{code}}/transitions/{trigger}", endpoint, methods=["POST"], response_model=CaseChanged,
+        responses=responses(401, 403, 404, 409, 422, 503), summary=f"Trigger: {trigger}",
+        description=description, operation_id=f"trigger_{trigger}", name=f"trigger_{trigger}")
+
+
+for _trigger in TRIGGERS:
+    _trigger_route(_trigger, workflow.TRIGGER_DATA[_trigger])
+
+
+@router.post("/{code}/transitions/{trigger}", include_in_schema=False)
+def unknown_trigger(rt: RuntimeDep, actor: CurrentActor, code: CodePath, trigger: str) -> None:
+    with rt.db.read() as session:
+        state = queries.get_case(session, actor, code)["state"]
+    raise UnknownTrigger(trigger[:40], allowed_triggers(state))
+
+
+@router.post("/{code}/assign", response_model=CaseChanged, responses=responses(401, 403, 404, 409, 422))
+def assign(rt: RuntimeDep, actor: CurrentActor, code: CodePath, body: AssignRequest) -> CaseChanged:
+    with rt.db.write() as session:
+        case = workflow.assign(session, rt.clock, actor, code, body.official_id, body.expected_version)
+    return _changed(case)
+
+
+@router.post("/{code}/notes", status_code=201, response_model=NoteOut,
+             responses=responses(401, 403, 404, 422))
+def add_note(rt: RuntimeDep, actor: CurrentActor, code: CodePath, body: NoteRequest) -> Any:
+    with rt.db.write() as session:
+        note = workflow.add_note(session, rt.clock, actor, code, body.text)
+    return NoteOut(id=note.id or 0, written_at=note.written_at)
+
+
+@router.post("/{code}/services/{service_id}/end", status_code=204,
+             responses=responses(401, 403, 404, 422))
+def end_service(rt: RuntimeDep, actor: CurrentActor, code: CodePath,
+                service_id: Annotated[int, Path(ge=1)], body: EndServiceRequest) -> None:
+    with rt.db.write() as session:
+        workflow.end_service(session, rt.clock, actor, code, service_id, body.ended_on)

@@ -1,0 +1,56 @@
+"""Intake: the 111 hotline's transfer, staff entry, a citizen's online report; public tracking."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Header
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
+
+from api.deps import ActorOrPublic, RuntimeDep
+from api.errors import responses
+from api.schemas import CitizenReceipt, PublicStatus, ReportAccepted
+from states import intake, queries
+from states.report_data import AnyReport, CitizenReport
+
+router = APIRouter(tags=["reports"])
+
+
+@router.post(
+    "/reports", status_code=201,
+    response_model=ReportAccepted | CitizenReceipt,
+    responses={200: {"description": "A repeated request: the first answer, unchanged",
+                     "model": ReportAccepted | CitizenReceipt},
+               **responses(401, 403, 409, 413, 422, 503)},
+    summary="Receive a report (Mẫu 01)",
+)
+def post_report(
+    rt: RuntimeDep, actor: ActorOrPublic,
+    report: Annotated[AnyReport, Body(discriminator="channel")],
+    idempotency_key: Annotated[str | None, Header(max_length=128, pattern=r"^[\x21-\x7e]+$")] = None,
+) -> JSONResponse:
+    """`channel` selects the kind: `hotline_111` (the hotline's API key; `hotline_ref` makes it
+    idempotent), `phone`/`in_person`/`third_party` (staff), `online` (anyone; the answer is
+    a tracking code only). A repeated request answers 200 with the first answer."""
+    for attempt in (1, 2):
+        try:
+            with rt.db.write() as session:
+                result = intake.submit_report(session, rt.clock, actor, rt.policy, report,
+                                              idempotency_key)
+            break
+        except IntegrityError:
+            # A concurrent twin committed first (the same key or 111 reference): replay it.
+            if attempt == 2:
+                raise
+    body = result.response
+    if isinstance(report, CitizenReport):
+        body = CitizenReceipt(tracking_code=body["tracking_code"]).model_dump()
+    return JSONResponse(status_code=200 if result.replayed else 201, content=body)
+
+
+@router.get("/public/reports/{tracking_code}", response_model=PublicStatus,
+            responses=responses(404, 422), summary="Status of a report, by its tracking code")
+def get_public_status(rt: RuntimeDep, tracking_code: str) -> PublicStatus:
+    if len(tracking_code) > 20:
+        tracking_code = tracking_code[:20]
+    with rt.db.read() as session:
+        return PublicStatus(**queries.public_status(session, tracking_code))

@@ -1,0 +1,138 @@
+"""Response models: what each endpoint promises to return (and OpenAPI documents)."""
+
+from datetime import date, datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from states.text import Text
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class TransitionRequest(BaseModel, Generic[T]):
+    model_config = ConfigDict(extra="forbid")
+    expected_version: int = Field(ge=1, description="The case version you last read")
+    data: T
+
+
+class ReportAccepted(BaseModel):
+    case_code: str
+    report_id: int
+    tracking_code: str
+    linked_to_existing_case: bool
+    state: str
+    received_at: datetime
+
+
+class CitizenReceipt(BaseModel):
+    tracking_code: str = Field(description="Keep this code to follow your report")
+
+
+class PublicStatus(BaseModel):
+    status: str
+    label_vi: str
+    label_en: str
+
+
+class CaseSummary(BaseModel):
+    code: str
+    state: str
+    risk_level: str | None
+    emergency: bool | None
+    assignee_id: int | None
+    place_code: str | None
+    abuse_forms: list[str]
+    received_at: datetime
+    updated_at: datetime
+    flags: list[str]
+    version: int
+
+
+class CasePage(BaseModel):
+    items: list[CaseSummary]
+    total: int
+    page: int
+    page_size: int
+
+
+class ChildView(BaseModel):
+    full_name: str | None
+    birth_date: date | None
+    estimated_age: int | None
+    sex: str
+
+
+class TimelineEntry(BaseModel):
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+
+
+class CaseDetail(CaseSummary):
+    case_type: str | None
+    closure_reason: str | None
+    transferred_to: str | None
+    closed_at: datetime | None
+    allowed_triggers: list[str]
+    child: ChildView | None
+    reports: list[dict[str, Any]]
+    emergency_actions: list[dict[str, Any]]
+    plans: list[dict[str, Any]]
+    services: list[dict[str, Any]]
+    reviews: list[dict[str, Any]]
+    notes: list[dict[str, Any]]
+    timeline: list[TimelineEntry]
+
+
+class CaseChanged(BaseModel):
+    code: str
+    state: str
+    version: int
+    allowed_triggers: list[str]
+
+
+class AssignRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    expected_version: int = Field(ge=1)
+    official_id: int = Field(ge=1)
+
+
+class NoteRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: Text[5000]
+
+
+class NoteOut(BaseModel):
+    id: int
+    written_at: datetime
+
+
+class EndServiceRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ended_on: date
+
+
+class PlaceOut(BaseModel):
+    id: int
+    code: str
+    name: str
+
+
+class AgencyOut(BaseModel):
+    id: int
+    code: str
+    name_vi: str
+    name_en: str
+    kind: str
+
+
+class OfficialOut(BaseModel):
+    id: int
+    full_name: str
+    agency_code: str
+    title: str
+    phone: str
+    language: str
+    active: bool

@@ -1,0 +1,1 @@
+"""kipthoi — the composition root: settings, wiring and the command line."""

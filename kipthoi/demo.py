@@ -1,0 +1,160 @@
+"""`kipthoi demo`: a synthetic commune, so a new user sees a living system at once.
+
+Every name, phone number and place here is invented. Reports are filed and moved through the
+lifecycle by the same use-case functions the API calls, so the audit trail is real."""
+
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from models import Database, Place
+from models.enums import AgencyKind, Role
+from states import directory, intake, workflow
+from states.accounts import UserIn, create_user
+from states.actors import SYSTEM, Actor
+from states.clock import FrozenClock, SystemClock
+from states.commands import (
+    AssessData,
+    CloseData,
+    DecisionData,
+    EmergencyActionData,
+    PlanData,
+    ReviewData,
+    ServiceData,
+)
+from states.policy import CommunePolicy
+from states.report_data import CitizenReport, HotlineReport, StaffReport
+
+PLACES = [("DONG-AN", "Thôn Đông An"), ("TAY-BINH", "Thôn Tây Bình"), ("NAM-HOA", "Thôn Nam Hoà"),
+          ("BAC-SON", "Xóm Bắc Sơn"), ("TRUNG-THANH", "Xóm Trung Thành")]
+AGENCIES = [
+    ("VHXH", "Phòng Văn hoá - Xã hội", "Culture and Social Affairs Office", AgencyKind.CULTURE_SOCIAL),
+    ("VP", "Văn phòng HĐND và UBND xã", "Office of the People's Council and Committee", AgencyKind.OFFICE),
+    ("KT", "Phòng Kinh tế", "Economic Office", AgencyKind.ECONOMY),
+    ("TYT", "Trạm Y tế xã", "Commune Health Station", AgencyKind.HEALTH_STATION),
+    ("CA", "Công an xã", "Commune Police", AgencyKind.POLICE),
+    ("THCS-DA", "Trường THCS Đông An", "Dong An Lower Secondary School", AgencyKind.SCHOOL),
+    ("MTTQ", "Ủy ban MTTQ Việt Nam xã", "Commune Fatherland Front", AgencyKind.FRONT),
+    ("UBND", "Lãnh đạo UBND xã", "Commune People's Committee leadership", AgencyKind.LEADERSHIP),
+    ("SYT", "Sở Y tế tỉnh", "Provincial Department of Health", AgencyKind.PROVINCE_HEALTH),
+]
+OFFICIALS = [  # (name, agency, title, phone, role of their account)
+    ("Lê Thị Mẫu", "VHXH", "Công chức Văn hoá - Xã hội", "+84900000101", Role.CASE_WORKER),
+    ("Phạm Văn Thử", "VHXH", "Trưởng phòng Văn hoá - Xã hội", "+84900000102", Role.HEAD),
+    ("Đỗ Minh Giả", "UBND", "Chủ tịch UBND xã", "+84900000103", Role.CHAIR),
+    ("Vũ Hữu Ví", "CA", "Trưởng Công an xã", "+84900000104", Role.AGENCY_OFFICIAL),
+    ("Hoàng Thu Dụ", "TYT", "Trạm trưởng Trạm Y tế", "+84900000105", None),
+    ("Ngô Thanh Mô", "THCS-DA", "Hiệu trưởng", "+84900000106", None),
+    ("Bùi Quang Phỏng", "SYT", "Chuyên viên Phòng Bảo trợ xã hội và Trẻ em", "+84900000107", None),
+]
+OTHER_ROLES = [("tiepnhan", "Cán bộ tiếp nhận (mẫu)", Role.INTAKE_OPERATOR),
+               ("kiemtoan", "Kiểm toán viên (mẫu)", Role.AUDITOR),
+               ("quantri", "Quản trị hệ thống (mẫu)", Role.ADMIN),
+               ("tongdai111", "Tổng đài 111 (tích hợp)", Role.HOTLINE)]
+CHILDREN = ["Nguyễn Văn Minh", "Trần Thị Lan", "Lê Hoàng Nam", "Phạm Thu Hà", "Vũ Đức Anh",
+            "Đặng Ngọc Mai", "Bùi Gia Huy", "Đỗ Khánh Linh", "Hồ Tuấn Kiệt", "Ngô Bảo Châu",
+            "Dương Minh Thư", "Lý Hải Đăng"]
+FORMS = [["violence"], ["neglect"], ["sexual_abuse"], ["school_violence", "violence"], ["abandonment"],
+         ["online_risk"], ["violence"], ["exploitation"], ["injury"], ["neglect", "violence"],
+         ["drowning"], ["trafficking"]]
+# How far along each demo case goes: 0 received … 5 closed after support, -1 closed early.
+PROGRESS = [0, 0, 1, 1, 2, 3, 4, 5, -1, 0, 1, 3]
+
+
+def seed(db: Database, policy: CommunePolicy) -> str:
+    with db.read() as session:
+        if session.execute(select(Place)).first() is not None:
+            return "kipthoi demo: the database already has data; nothing seeded."
+    clock = SystemClock()
+    keys: list[tuple[str, str, str]] = []
+    actors: dict[Role, Actor] = {}
+    with db.write() as s:
+        for code, name in PLACES:
+            directory.create_place(s, clock, SYSTEM, directory.PlaceIn(code=code, name=name))
+        for code, vi, en, kind in AGENCIES:
+            directory.create_agency(s, clock, SYSTEM, directory.AgencyIn(code=code, name_vi=vi, name_en=en, kind=kind))
+        for i, (name, agency, title, phone, role) in enumerate(OFFICIALS):
+            official = directory.create_official(s, clock, SYSTEM, directory.OfficialIn(
+                full_name=name, agency_code=agency, title=title, phone=phone))
+            if role is not None:
+                user, key = create_user(s, clock, SYSTEM, UserIn(
+                    username=f"{role.value.replace('_', '')}{i}", display_name=name, role=role,
+                    official_id=official.id))
+                keys.append((user.username, role.value, key))
+                actors[role] = Actor(ref=f"user:{user.id}", role=role, official_id=official.id)
+        for username, display, role in OTHER_ROLES:
+            user, key = create_user(s, clock, SYSTEM, UserIn(username=username, display_name=display, role=role))
+            keys.append((username, role.value, key))
+            actors[role] = Actor(ref=f"user:{user.id}", role=role)
+    for i, child in enumerate(CHILDREN):
+        _file_and_move(db, policy, actors, i, child)
+    lines = ["kipthoi demo: a synthetic commune is ready (all names and numbers are invented).",
+             "API keys (send as 'Authorization: Bearer <key>'):"]
+    lines += [f"  {role:16} {username:16} {key}" for username, role, key in keys]
+    return "\n".join(lines)
+
+
+def _file_and_move(db: Database, policy: CommunePolicy, actors: dict[Role, Actor], i: int, child: str) -> None:
+    now = SystemClock().now()
+    received = now - timedelta(days=40 - 3 * i, hours=i)
+    clock = FrozenClock(received + timedelta(minutes=20))
+    place = PLACES[i % len(PLACES)][0]
+    common: dict[str, Any] = {
+        "place_code": place, "narrative": f"Nội dung báo cáo mẫu số {i + 1} (dữ liệu giả lập).",
+        "abuse_forms": FORMS[i], "child": {"full_name": child, "estimated_age": 6 + i % 10,
+                                           "sex": "male" if i % 2 == 0 else "female"}}
+    if i % 3 == 0:
+        report: Any = HotlineReport(channel="hotline_111", hotline_ref=f"111-DEMO-{i + 1:04d}",
+                                    received_at=received, **common)
+        actor = actors[Role.HOTLINE]
+    elif i % 3 == 1:
+        report = StaffReport(channel="phone", received_at=received, **common)
+        actor = actors[Role.INTAKE_OPERATOR]
+    else:
+        report = CitizenReport(channel="online", place_code=place, narrative=common["narrative"],
+                               abuse_forms=FORMS[i], child=common["child"])
+        actor = Actor(ref="public", role=None)
+    with db.write() as s:
+        result = intake.submit_report(s, clock, actor, policy, report)
+        from models import Case, Report
+
+        code = s.execute(select(Case.code).join(Report, Report.case_id == Case.id).where(
+            Report.tracking_code == result.response["tracking_code"])).scalar_one()
+    steps = _steps(PROGRESS[i], received, i)
+    worker, chair = actors[Role.CASE_WORKER], actors[Role.CHAIR]
+    head = actors[Role.HEAD]
+    version = 1
+    with db.write() as s:
+        version = workflow.assign(s, clock, head, code, worker.official_id or 0, version).version
+    for trigger, data, who in steps:
+        clock.advance(timedelta(hours=6))
+        with db.write() as s:
+            version = workflow.advance(s, clock, {"w": worker, "c": chair, "h": head}[who], code,
+                                       trigger, data, version).version
+
+
+def _steps(progress: int, received: Any, i: int) -> list[tuple[str, Any, str]]:
+    emergency = i % 4 == 2
+    assess = AssessData(risk_level="high" if emergency else "medium", emergency=emergency,
+                        emergency_action=EmergencyActionData(
+                            action_taken="Đưa trẻ đến Trạm Y tế sơ cứu; tách khỏi người gây hại.",
+                            who_was_called="Công an xã; Trạm Y tế xã", done_at=received + timedelta(hours=3),
+                            separated_from_carer=True) if emergency else None)
+    steps: list[tuple[str, Any, str]] = []
+    if progress == -1:
+        return [("close", CloseData(reason="not_substantiated", note="Xác minh không có cơ sở."), "h")]
+    if progress >= 1:
+        steps.append(("assess", assess, "w"))
+    if progress >= 2:
+        steps.append(("submit_plan", PlanData(goals="Bảo đảm an toàn cho trẻ.",
+                                              measures="Tư vấn gia đình; theo dõi hằng tuần."), "w"))
+    if progress >= 3:
+        steps.append(("approve_plan", DecisionData(note="Đồng ý."), "c"))
+    if progress >= 4:
+        steps.append(("start_service", ServiceData(kind="psychological", agency_code="TYT",
+                                                   started_on=date.today() - timedelta(days=5)), "w"))
+    if progress >= 5:
+        steps.append(("review", ReviewData(findings="Trẻ đã ổn định.", risk_level="low", outcome="close"), "w"))
+        steps.append(("close", CloseData(reason="no_longer_at_risk"), "c"))
+    return steps

@@ -1,0 +1,158 @@
+"""Enumerations of the domain (Nghị định 56/2017 Mẫu 01–06, Luật Trẻ em Art. 4, 10).
+
+Values are stable English identifiers stored as strings; `LABELS_VI` gives what a Vietnamese
+user reads. Adding a value needs no migration (columns are plain strings).
+"""
+
+from enum import StrEnum
+
+
+class CaseState(StrEnum):
+    RECEIVED = "received"
+    ASSESSED = "assessed"
+    INTERVENED = "intervened"
+    SUPPORTED = "supported"
+    CLOSED = "closed"
+
+
+class Channel(StrEnum):
+    PHONE = "phone"
+    IN_PERSON = "in_person"
+    THIRD_PARTY = "third_party"
+    HOTLINE_111 = "hotline_111"
+    ONLINE = "online"
+
+
+class AbuseForm(StrEnum):
+    VIOLENCE = "violence"
+    EXPLOITATION = "exploitation"
+    SEXUAL_ABUSE = "sexual_abuse"
+    TRAFFICKING = "trafficking"
+    ABANDONMENT = "abandonment"
+    NEGLECT = "neglect"
+    OTHER_HARM = "other_harm"
+    INJURY = "injury"
+    DROWNING = "drowning"
+    SCHOOL_VIOLENCE = "school_violence"
+    ONLINE_RISK = "online_risk"
+
+
+class CaseType(StrEnum):
+    ABUSED = "abused"
+    AT_RISK = "at_risk"
+    SPECIAL_CIRCUMSTANCES = "special_circumstances"
+
+
+class Sex(StrEnum):
+    MALE = "male"
+    FEMALE = "female"
+    UNKNOWN = "unknown"
+
+
+class RiskLevel(StrEnum):
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+class ClosureReason(StrEnum):
+    NOT_SUBSTANTIATED = "not_substantiated"
+    DUPLICATE = "duplicate"
+    TRANSFERRED = "transferred"
+    NO_LONGER_AT_RISK = "no_longer_at_risk"
+    CHILD_TURNED_16 = "child_turned_16"
+
+
+class PlanStatus(StrEnum):
+    SUBMITTED = "submitted"
+    APPROVED = "approved"
+    RETURNED = "returned"
+
+
+class ServiceKind(StrEnum):
+    MEDICAL = "medical"
+    PSYCHOLOGICAL = "psychological"
+    LEGAL_AID = "legal_aid"
+    EDUCATION = "education"
+    SOCIAL_ASSISTANCE = "social_assistance"
+    ALTERNATIVE_CARE = "alternative_care"
+    FAMILY_COUNSELLING = "family_counselling"
+    OTHER = "other"
+
+
+class ReviewOutcome(StrEnum):
+    CONTINUE = "continue"
+    CLOSE = "close"
+    REPLAN = "replan"
+
+
+class AgencyKind(StrEnum):
+    CULTURE_SOCIAL = "culture_social"
+    OFFICE = "office"
+    ECONOMY = "economy"
+    HEALTH_STATION = "health_station"
+    POLICE = "police"
+    SCHOOL = "school"
+    FRONT = "front"
+    LEADERSHIP = "leadership"
+    PROVINCE_HEALTH = "province_health"
+    OTHER = "other"
+
+
+class Role(StrEnum):
+    INTAKE_OPERATOR = "intake_operator"
+    CASE_WORKER = "case_worker"
+    HEAD = "head"
+    CHAIR = "chair"
+    AGENCY_OFFICIAL = "agency_official"
+    AUDITOR = "auditor"
+    ADMIN = "admin"
+    HOTLINE = "hotline"
+
+
+class Language(StrEnum):
+    VI = "vi"
+    EN = "en"
+
+
+class CaseFlag(StrEnum):
+    """Facts the intake noticed that a worker must look at."""
+
+    AGED_16_OR_17 = "aged_16_or_17"
+    LINKED_TO_CLOSED_CASE = "linked_to_closed_case"
+
+
+LABELS_VI: dict[str, str] = {
+    "received": "Đã tiếp nhận",
+    "assessed": "Đã đánh giá",
+    "intervened": "Đang can thiệp",
+    "supported": "Đang hỗ trợ",
+    "closed": "Đã đóng",
+    "phone": "Điện thoại",
+    "in_person": "Trực tiếp",
+    "third_party": "Qua người khác",
+    "hotline_111": "Tổng đài 111 chuyển",
+    "online": "Trực tuyến",
+    "violence": "Bạo lực",
+    "exploitation": "Bóc lột",
+    "sexual_abuse": "Xâm hại tình dục",
+    "trafficking": "Mua bán",
+    "abandonment": "Bỏ rơi",
+    "neglect": "Bỏ mặc",
+    "other_harm": "Hình thức gây tổn hại khác",
+    "injury": "Tai nạn thương tích",
+    "drowning": "Đuối nước",
+    "school_violence": "Bạo lực học đường",
+    "online_risk": "Rủi ro trên môi trường mạng",
+    "abused": "Bị xâm hại",
+    "at_risk": "Có nguy cơ bị bạo lực, bóc lột, bỏ rơi",
+    "special_circumstances": "Có hoàn cảnh đặc biệt",
+    "high": "Cao",
+    "medium": "Trung bình",
+    "low": "Thấp",
+    "not_substantiated": "Thông tin không có cơ sở",
+    "duplicate": "Trùng với vụ việc khác",
+    "transferred": "Chuyển xã/phường khác",
+    "no_longer_at_risk": "Trẻ đã an toàn, ổn định",
+    "child_turned_16": "Trẻ đã đủ 16 tuổi",
+}

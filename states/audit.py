@@ -1,0 +1,97 @@
+"""Append to and verify the hash-chained audit trail.
+
+Each event's hash covers its own fields and the previous event's hash, so editing, deleting
+or reordering any event breaks the chain from that point; `AuditHead` pins the newest seq and
+hash, so deleting the tail is detected too. Appending locks the head row: events are totally
+ordered by `seq` on SQLite and PostgreSQL alike.
+"""
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from models import AuditEvent, AuditHead
+from states.actors import Actor
+
+GENESIS_HASH = "0" * 64
+HEAD_ID = 1
+
+
+def canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def event_hash(prev_hash: str, seq: int, at: datetime, actor: str, action: str,
+               case_id: int | None, before: str, after: str) -> str:
+    material = "\x1f".join(
+        [prev_hash, str(seq), at.isoformat(timespec="microseconds"), actor, action,
+         "" if case_id is None else str(case_id), before, after]
+    )
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+
+def record(session: Session, *, at: datetime, actor: Actor, action: str, case_id: int | None,
+           before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> AuditEvent:
+    """Append one event in the caller's transaction. Never put personal data in before/after."""
+    head = session.execute(
+        select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update()
+    ).scalar_one()
+    before_s, after_s = canonical(before or {}), canonical(after or {})
+    seq = head.last_seq + 1
+    digest = event_hash(head.last_hash, seq, at, actor.ref, action, case_id, before_s, after_s)
+    event = AuditEvent(seq=seq, at=at, actor=actor.ref, action=action, case_id=case_id,
+                       before=before_s, after=after_s, prev_hash=head.last_hash, hash=digest)
+    session.add(event)
+    head.last_seq, head.last_hash = seq, digest
+    session.add(head)
+    session.flush()
+    return event
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    checked: int
+    broken_seq: int | None = None
+    reason: str | None = None
+
+
+def _stream(session: Session, batch: int = 2000) -> Iterator[AuditEvent]:
+    last = 0
+    while True:
+        rows = session.execute(
+            select(AuditEvent).where(AuditEvent.seq > last).order_by(AuditEvent.seq).limit(batch)
+        ).scalars().all()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].seq
+        session.expunge_all()
+
+
+def verify(session: Session) -> Verdict:
+    """Walk the whole chain; name the first event that does not fit."""
+    prev_hash, expected_seq, checked = GENESIS_HASH, 1, 0
+    for ev in _stream(session):
+        if ev.seq != expected_seq:
+            return Verdict(False, checked, expected_seq, f"event {expected_seq} is missing")
+        if ev.prev_hash != prev_hash:
+            return Verdict(False, checked, ev.seq, "does not follow the previous event")
+        recomputed = event_hash(prev_hash, ev.seq, ev.at, ev.actor, ev.action, ev.case_id,
+                                ev.before, ev.after)
+        if recomputed != ev.hash:
+            return Verdict(False, checked, ev.seq, "content does not match its hash")
+        prev_hash, expected_seq, checked = ev.hash, expected_seq + 1, checked + 1
+    head = session.get(AuditHead, HEAD_ID)
+    if head is None:
+        return Verdict(False, checked, None, "audit head is missing")
+    if head.last_seq != checked or head.last_hash != prev_hash:
+        return Verdict(False, checked, checked + 1,
+                       f"events after {checked} are missing (head says {head.last_seq})")
+    return Verdict(True, checked)

@@ -1,0 +1,71 @@
+"""The data each trigger takes. Types are checked here; whether the data is *enough* for a
+step is the guards' business (`states/guards.py`), so fields a guard needs stay optional and a
+missing one is reported by the guard with the step's own rule."""
+
+from datetime import date, datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from models.enums import CaseType, ClosureReason, ReviewOutcome, RiskLevel, ServiceKind
+from states.text import Text
+
+
+def _aware(v: datetime | None) -> datetime | None:
+    if v is not None and v.tzinfo is None:
+        raise ValueError("must include a timezone offset (e.g. +07:00)")
+    return v
+
+
+AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+
+
+class Command(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class EmergencyActionData(Command):
+    action_taken: Text[2000] | None = Field(None, description="What was done to protect the child")
+    who_was_called: Text[500] | None = Field(None, description="Agencies/people called")
+    done_at: AwareDatetime | None = None
+    separated_from_carer: bool = False
+
+
+class AssessData(Command):
+    risk_level: RiskLevel | None = None
+    emergency: bool | None = Field(None, description="Is emergency protection needed?")
+    case_type: CaseType | None = None
+    note: Text[2000] | None = None
+    emergency_action: EmergencyActionData | None = None
+
+
+class PlanData(Command):
+    goals: Text[5000] | None = None
+    measures: Text[5000] | None = None
+
+
+class DecisionData(Command):
+    note: Text[2000] | None = None
+
+
+class ServiceData(Command):
+    kind: ServiceKind | None = None
+    agency_code: Text[32] | None = None
+    started_on: date | None = None
+    note: Text[2000] | None = None
+
+
+class ReviewData(Command):
+    findings: Text[5000] | None = None
+    risk_level: RiskLevel | None = None
+    outcome: ReviewOutcome | None = None
+
+
+class ReasonData(Command):
+    reason: Text[2000] | None = None
+
+
+class CloseData(Command):
+    reason: ClosureReason | None = None
+    transferred_to: Text[200] | None = Field(None, description="Receiving commune, when transferred")
+    note: Text[2000] | None = None

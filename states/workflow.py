@@ -1,0 +1,273 @@
+"""Changing a case: fire a trigger, assign, write a note, end a service.
+
+Each function runs inside the caller's transaction and only flushes: the state change, its
+audit event (and, with the deadlines work, its deadline rows and outbox rows) commit together
+or not at all. The case row is locked (PostgreSQL) and its version compared, so of two
+concurrent changes exactly one wins and the other gets `StaleVersion`."""
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlmodel import Session
+
+from models import Agency, Case, EmergencyAction, Note, Official, Plan, Review, Service
+from models.enums import CaseState, PlanStatus
+from states import audit
+from states.actors import Actor
+from states.clock import Clock
+from states.commands import (
+    AssessData,
+    CloseData,
+    DecisionData,
+    EmergencyActionData,
+    PlanData,
+    ReasonData,
+    ReviewData,
+    ServiceData,
+)
+from states.errors import InvalidInput, NotFound, StaleVersion
+from states.guards import CaseFacts
+from states.machine import fire
+from states.permissions import authorize, authorize_trigger
+
+TRIGGER_DATA: dict[str, type[BaseModel]] = {
+    "assess": AssessData,
+    "record_emergency": EmergencyActionData,
+    "submit_plan": PlanData,
+    "return_plan": ReasonData,
+    "approve_plan": DecisionData,
+    "start_service": ServiceData,
+    "review": ReviewData,
+    "replan": ReasonData,
+    "close": CloseData,
+    "reopen": ReasonData,
+}
+
+Effect = Callable[[Session, Case, Any, Actor, datetime], dict[str, Any]]
+
+
+def load_case_for_update(session: Session, code: str) -> Case:
+    case = session.execute(
+        select(Case).where(Case.code == code).with_for_update()
+    ).scalar_one_or_none()
+    if case is None:
+        raise NotFound("case", code)
+    return case
+
+
+def _check_version(case: Case, expected_version: int) -> None:
+    if case.version != expected_version:
+        raise StaleVersion(expected_version, case.version)
+
+
+def _pending_plan(session: Session, case_id: int | None) -> Plan | None:
+    return session.execute(
+        select(Plan).where(Plan.case_id == case_id, Plan.status == PlanStatus.SUBMITTED)
+    ).scalar_one_or_none()
+
+
+def _facts(session: Session, case: Case) -> CaseFacts:
+    last_review = session.execute(
+        select(Review.outcome).where(Review.case_id == case.id)
+        .order_by(Review.reviewed_at.desc(), Review.id.desc()).limit(1)  # type: ignore[union-attr,attr-defined]
+    ).scalar_one_or_none()
+    return CaseFacts(state=case.state,
+                     has_submitted_plan=_pending_plan(session, case.id) is not None,
+                     last_review_outcome=last_review)
+
+
+def _time_not_in_future(field: str, value: datetime | None, now: datetime) -> None:
+    if value is not None and value > now:
+        raise InvalidInput(field, "not_in_future", "Thời điểm không được ở tương lai.",
+                           f"{field} must not be in the future.")
+
+
+def _add_emergency(session: Session, case: Case, data: EmergencyActionData, actor: Actor,
+                   now: datetime, field_prefix: str = "") -> dict[str, Any]:
+    assert data.done_at is not None and data.action_taken and data.who_was_called
+    _time_not_in_future(f"{field_prefix}done_at", data.done_at, now)
+    if data.done_at < case.received_at:
+        raise InvalidInput(f"{field_prefix}done_at", "not_before_receipt",
+                           "Thời điểm bảo vệ khẩn cấp không thể trước khi tiếp nhận thông tin.",
+                           "done_at cannot be before the report was received.")
+    row = EmergencyAction(case_id=case.id, action_taken=data.action_taken,
+                          who_was_called=data.who_was_called, done_at=data.done_at,
+                          separated_from_carer=data.separated_from_carer, recorded_by=actor.ref)
+    session.add(row)
+    session.flush()
+    case.emergency = True
+    return {"emergency_action_id": row.id, "done_at": data.done_at.isoformat(),
+            "separated_from_carer": data.separated_from_carer}
+
+
+def _assess(session: Session, case: Case, data: AssessData, actor: Actor, now: datetime) -> dict[str, Any]:
+    case.risk_level, case.emergency = data.risk_level, data.emergency
+    if data.case_type is not None:
+        case.case_type = data.case_type
+    after: dict[str, Any] = {"risk_level": case.risk_level, "emergency": case.emergency,
+                             "case_type": case.case_type}
+    if data.emergency_action is not None:
+        after |= _add_emergency(session, case, data.emergency_action, actor, now, "emergency_action.")
+    return after
+
+
+def _record_emergency(session: Session, case: Case, data: EmergencyActionData, actor: Actor,
+                      now: datetime) -> dict[str, Any]:
+    return _add_emergency(session, case, data, actor, now)
+
+
+def _submit_plan(session: Session, case: Case, data: PlanData, actor: Actor, now: datetime) -> dict[str, Any]:
+    assert data.goals and data.measures
+    plan = Plan(case_id=case.id, status=PlanStatus.SUBMITTED, goals=data.goals,
+                measures=data.measures, submitted_at=now, submitted_by=actor.ref)
+    session.add(plan)
+    session.flush()
+    return {"plan_id": plan.id, "plan_status": plan.status}
+
+
+def _decide_plan(status: PlanStatus) -> Effect:
+    def effect(session: Session, case: Case, data: Any, actor: Actor, now: datetime) -> dict[str, Any]:
+        plan = _pending_plan(session, case.id)
+        assert plan is not None  # guarded by plan_submitted
+        plan.status, plan.decided_at, plan.decided_by = status, now, actor.ref
+        plan.decision_note = getattr(data, "note", None) or getattr(data, "reason", None)
+        session.add(plan)
+        return {"plan_id": plan.id, "plan_status": plan.status}
+
+    return effect
+
+
+def _start_service(session: Session, case: Case, data: ServiceData, actor: Actor, now: datetime) -> dict[str, Any]:
+    agency = session.execute(select(Agency).where(Agency.code == data.agency_code)).scalar_one_or_none()
+    if agency is None:
+        raise InvalidInput("agency_code", "known_agency", f"Không có cơ quan mã '{data.agency_code}'.",
+                           f"No agency with code '{data.agency_code}'.")
+    assert data.kind and data.started_on
+    service = Service(case_id=case.id, kind=data.kind, agency_id=agency.id,  # type: ignore[arg-type]
+                      started_on=data.started_on, note=data.note)
+    session.add(service)
+    session.flush()
+    return {"service_id": service.id, "kind": service.kind, "agency": agency.code,
+            "started_on": service.started_on.isoformat()}
+
+
+def _review(session: Session, case: Case, data: ReviewData, actor: Actor, now: datetime) -> dict[str, Any]:
+    assert data.findings and data.risk_level and data.outcome
+    review = Review(case_id=case.id, reviewed_at=now, findings=data.findings,
+                    risk_level=data.risk_level, outcome=data.outcome, reviewed_by=actor.ref)
+    session.add(review)
+    session.flush()
+    case.risk_level = data.risk_level
+    return {"review_id": review.id, "risk_level": review.risk_level, "outcome": review.outcome}
+
+
+def _close(session: Session, case: Case, data: CloseData, actor: Actor, now: datetime) -> dict[str, Any]:
+    case.closure_reason, case.transferred_to, case.closed_at = data.reason, data.transferred_to, now
+    return {"closure_reason": case.closure_reason, "transferred_to": case.transferred_to}
+
+
+def _reopen(session: Session, case: Case, data: ReasonData, actor: Actor, now: datetime) -> dict[str, Any]:
+    case.closure_reason = case.transferred_to = None
+    case.closed_at = None
+    return {"reopened": True}
+
+
+def _state_only(session: Session, case: Case, data: Any, actor: Actor, now: datetime) -> dict[str, Any]:
+    return {}
+
+
+EFFECTS: dict[str, Effect] = {
+    "assess": _assess,
+    "record_emergency": _record_emergency,
+    "submit_plan": _submit_plan,
+    "return_plan": _decide_plan(PlanStatus.RETURNED),
+    "approve_plan": _decide_plan(PlanStatus.APPROVED),
+    "start_service": _start_service,
+    "review": _review,
+    "replan": _state_only,
+    "close": _close,
+    "reopen": _reopen,
+}
+
+
+def _snapshot(case: Case) -> dict[str, Any]:
+    return {"state": case.state, "version": case.version, "risk_level": case.risk_level,
+            "emergency": case.emergency, "assignee_id": case.assignee_id}
+
+
+def advance(session: Session, clock: Clock, actor: Actor, code: str, trigger: str,
+            data: BaseModel, expected_version: int) -> Case:
+    """Fire `trigger` on the case: the one way a case changes state."""
+    case = load_case_for_update(session, code)
+    authorize_trigger(actor, trigger, case.state)
+    _check_version(case, expected_version)
+    payload = data.model_dump(mode="python")
+    before = _snapshot(case)
+    new_state = fire(case.state, _facts(session, case), trigger, payload)
+    now = clock.now()
+    details = EFFECTS[trigger](session, case, data, actor, now)
+    case.state = CaseState(new_state)
+    case.version += 1
+    case.updated_at = now
+    session.add(case)
+    session.flush()
+    audit.record(session, at=now, actor=actor, action=f"case.{trigger}", case_id=case.id,
+                 before=before, after=_snapshot(case) | details)
+    return case
+
+
+def assign(session: Session, clock: Clock, actor: Actor, code: str, official_id: int,
+           expected_version: int) -> Case:
+    authorize(actor, "case.assign")
+    case = load_case_for_update(session, code)
+    _check_version(case, expected_version)
+    official = session.get(Official, official_id)
+    if official is None or not official.active:
+        raise InvalidInput("official_id", "active_official", "Không có cán bộ này (hoặc đã nghỉ).",
+                           f"No active official with id {official_id}.")
+    before = _snapshot(case)
+    now = clock.now()
+    case.assignee_id, case.version, case.updated_at = official_id, case.version + 1, now
+    session.add(case)
+    session.flush()
+    audit.record(session, at=now, actor=actor, action="case.assigned", case_id=case.id,
+                 before=before, after=_snapshot(case))
+    return case
+
+
+def add_note(session: Session, clock: Clock, actor: Actor, code: str, text: str) -> Note:
+    """Notes do not change the case, so they need no version: two workers may both write one."""
+    authorize(actor, "case.note")
+    case = load_case_for_update(session, code)
+    now = clock.now()
+    note = Note(case_id=case.id, author=actor.ref, text=text, written_at=now)  # type: ignore[arg-type]
+    session.add(note)
+    session.flush()
+    audit.record(session, at=now, actor=actor, action="case.note_added", case_id=case.id,
+                 after={"note_id": note.id, "length": len(text)})
+    return note
+
+
+def end_service(session: Session, clock: Clock, actor: Actor, code: str, service_id: int,
+                ended_on: Any) -> Service:
+    authorize(actor, "case.service.end")
+    case = load_case_for_update(session, code)
+    service = session.get(Service, service_id)
+    if service is None or service.case_id != case.id:
+        raise NotFound("service", str(service_id))
+    if service.ended_on is not None:
+        raise InvalidInput("service_id", "not_already_ended", "Dịch vụ này đã kết thúc.",
+                           "This service has already ended.")
+    if ended_on < service.started_on:
+        raise InvalidInput("ended_on", "not_before_start", "Ngày kết thúc trước ngày bắt đầu.",
+                           "ended_on is before started_on.")
+    now = clock.now()
+    service.ended_on = ended_on
+    session.add(service)
+    session.flush()
+    audit.record(session, at=now, actor=actor, action="case.service_ended", case_id=case.id,
+                 after={"service_id": service.id, "ended_on": ended_on.isoformat()})
+    return service
