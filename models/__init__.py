@@ -12,10 +12,16 @@ from models.cases import (
     Reporter,
 )
 from models.db import Database, open_database
+from models.deadlines import Alert, Deadline
+from models.outbox import DeliveryReceipt, OutboxMessage
 from models.directory import Agency, Official, Place
 from models.work import EmergencyAction, Note, Plan, Review, Service
 
 __all__ = [
+    "Alert",
+    "Deadline",
+    "DeliveryReceipt",
+    "OutboxMessage",
     "Agency",
     "ApiKey",
     "AuditEvent",

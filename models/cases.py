@@ -88,6 +88,7 @@ class Report(SQLModel, table=True):
     actions_taken: str | None = Field(default=None, max_length=2000)
     receiving_officer: str | None = Field(default=None, max_length=120)
     hotline_ref: str | None = Field(default=None, max_length=64, unique=True)
+    school_agency_id: int | None = Field(default=None, foreign_key="agency.id")
     reporter_id: int | None = Field(default=None, foreign_key="reporter.id")
     tracking_code: str = Field(max_length=16, unique=True)
 

@@ -29,4 +29,7 @@ class Official(SQLModel, table=True):
     title: str = Field(max_length=120)
     phone: str = Field(max_length=16, description="E.164")
     language: str = Field(default="vi", max_length=2)
+    # Where the alert ladder and the routing find them: case_worker, head, chair, vice_chair,
+    # province_contact, agency_contact (receives its agency's messages), sysadmin, or member.
+    position: str = Field(default="member", max_length=20, index=True)
     active: bool = Field(default=True)

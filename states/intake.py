@@ -12,9 +12,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session
 
-from models import Case, CaseAbuseForm, Child, IdempotencyRecord, Place, Report, Reporter
-from models.enums import CaseFlag, CaseState, Role
-from states import audit
+from models import Agency, Case, CaseAbuseForm, Child, IdempotencyRecord, Place, Report, Reporter
+from models.enums import AgencyKind, CaseFlag, CaseState, Role
+from states import audit, deadlines, events
 from states.actors import Actor
 from states.clock import LOCAL_TZ, Clock
 from states.codes import new_tracking_code, next_case_code
@@ -96,6 +96,7 @@ def submit_report(session: Session, clock: Clock, actor: Actor, policy: CommuneP
                 raise IdempotencyConflict(key[1])
             return IntakeResult(response=prior.response, replayed=True)
 
+    school_id = _school(session, report)
     place = session.execute(select(Place).where(Place.code == report.place_code)).scalar_one_or_none()
     if place is None:
         raise InvalidInput("place_code", "known_place",
@@ -124,7 +125,7 @@ def submit_report(session: Session, clock: Clock, actor: Actor, policy: CommuneP
         case_id=case.id, channel=report.channel, received_at=received_at, recorded_at=now,
         place_id=place.id, place_detail=report.place_detail, narrative=report.narrative,
         abuse_forms=[f.value for f in report.abuse_forms],
-        reporter_id=reporter_id, tracking_code=new_tracking_code(),
+        reporter_id=reporter_id, tracking_code=new_tracking_code(), school_agency_id=school_id,
         **_mau01_extras(report, actor),
     )
     session.add(row)
@@ -142,11 +143,16 @@ def submit_report(session: Session, clock: Clock, actor: Actor, policy: CommuneP
         case.version += 1
         case.updated_at = now
         session.add(case)
-        audit.record(session, at=now, actor=actor, action="report.linked", case_id=case.id,
-                     after={**summary, "case": case.code, "rule": "same_child_open_case"})
+        event = audit.record(session, at=now, actor=actor, action="report.linked", case_id=case.id,
+                             after={**summary, "case": case.code, "rule": "same_child_open_case"})
+        events.publish(session, policy, case, "report.linked", event.seq, now)
     else:
-        audit.record(session, at=now, actor=actor, action="case.opened", case_id=case.id,
-                     after={**summary, "case": case.code, "state": case.state, "flags": case.flags})
+        opened = deadlines.apply_events(session, policy.deadlines, case, ["case.opened"], now)
+        event = audit.record(session, at=now, actor=actor, action="case.opened", case_id=case.id,
+                             after={**summary, "case": case.code, "state": case.state,
+                                    "flags": case.flags, "deadlines": opened})
+        events.publish(session, policy, case, "case.opened", event.seq, now,
+                       state_changed=True, due_kind="initial_assessment")
 
     response = _response(report, case, row, linked)
     if key is not None:
@@ -154,6 +160,17 @@ def submit_report(session: Session, clock: Clock, actor: Actor, policy: CommuneP
                                       created_at=now))
         session.flush()
     return IntakeResult(response=response, replayed=False)
+
+
+def _school(session: Session, report: HotlineReport | StaffReport | CitizenReport) -> int | None:
+    code = getattr(report, "school_code", None)
+    if code is None:
+        return None
+    school = session.execute(select(Agency).where(Agency.code == code)).scalar_one_or_none()
+    if school is None or school.kind != AgencyKind.SCHOOL:
+        raise InvalidInput("school_code", "known_school", f"Không có trường học mã '{code}'.",
+                           f"No school with code '{code}'.")
+    return school.id
 
 
 def _mau01_extras(report: HotlineReport | StaffReport | CitizenReport, actor: Actor) -> dict[str, Any]:

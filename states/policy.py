@@ -1,7 +1,16 @@
-"""The commune's own settings that the use cases need, handed in by the composition root."""
+"""The commune's own rules that the use cases need, handed in by the composition root."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import lru_cache
+
+from notifications.config import NotifyConfig
+from states.deadline_policy import DeadlinePolicy, load_policy
+
+
+@lru_cache(maxsize=1)
+def default_deadlines() -> DeadlinePolicy:
+    return load_policy()
 
 
 @dataclass(frozen=True)
@@ -11,3 +20,8 @@ class CommunePolicy:
     future_skew: timedelta = timedelta(minutes=5)
     # Key of the HMAC that turns a child's name and birth date into a matching key.
     match_secret: bytes = b"kipthoi-development-match-key"
+    deadlines: DeadlinePolicy = field(default_factory=default_deadlines)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
+
+
+DEFAULT_POLICY = CommunePolicy()

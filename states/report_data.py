@@ -72,6 +72,7 @@ class _Mau01(Command):
     current_carer: Text[300] | None = None
     actions_taken: Text[2000] | None = None
     reporter: ReporterIn | None = None
+    school_code: Text[32] | None = Field(None, description="The school concerned (school violence)")
 
 
 class HotlineReport(_Mau01):

@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from models import Agency, Case, EmergencyAction, Note, Official, Plan, Review, Service
 from models.enums import CaseState, PlanStatus
-from states import audit
+from states import audit, deadlines, events
 from states.actors import Actor
 from states.clock import Clock
 from states.commands import (
@@ -32,6 +32,7 @@ from states.errors import InvalidInput, NotFound, StaleVersion
 from states.guards import CaseFacts
 from states.machine import fire
 from states.permissions import authorize, authorize_trigger
+from states.policy import DEFAULT_POLICY, CommunePolicy
 
 TRIGGER_DATA: dict[str, type[BaseModel]] = {
     "assess": AssessData,
@@ -198,9 +199,26 @@ def _snapshot(case: Case) -> dict[str, Any]:
             "emergency": case.emergency, "assignee_id": case.assignee_id}
 
 
+def _deadline_events(session: Session, case: Case, trigger: str, data: BaseModel) -> list[str]:
+    """The events this command means for the deadlines, beyond the trigger itself."""
+    out = [trigger]
+    if isinstance(data, AssessData):
+        if data.emergency_action is not None:
+            out.append("record_emergency")
+            if data.emergency_action.separated_from_carer:
+                out.append("separated_from_carer")
+        elif data.emergency and not session.execute(
+                select(EmergencyAction.id).where(EmergencyAction.case_id == case.id)).first():
+            out.append("emergency_decided")
+    if isinstance(data, EmergencyActionData) and data.separated_from_carer:
+        out.append("separated_from_carer")
+    return out
+
+
 def advance(session: Session, clock: Clock, actor: Actor, code: str, trigger: str,
-            data: BaseModel, expected_version: int) -> Case:
-    """Fire `trigger` on the case: the one way a case changes state."""
+            data: BaseModel, expected_version: int, policy: CommunePolicy = DEFAULT_POLICY) -> Case:
+    """Fire `trigger` on the case: the one way a case changes state. Its deadlines, audit event
+    and outgoing messages are written in the same transaction."""
     case = load_case_for_update(session, code)
     authorize_trigger(actor, trigger, case.state)
     _check_version(case, expected_version)
@@ -208,14 +226,23 @@ def advance(session: Session, clock: Clock, actor: Actor, code: str, trigger: st
     before = _snapshot(case)
     new_state = fire(case.state, _facts(session, case), trigger, payload)
     now = clock.now()
+    happened = _deadline_events(session, case, trigger, data)
     details = EFFECTS[trigger](session, case, data, actor, now)
     case.state = CaseState(new_state)
     case.version += 1
     case.updated_at = now
     session.add(case)
     session.flush()
-    audit.record(session, at=now, actor=actor, action=f"case.{trigger}", case_id=case.id,
-                 before=before, after=_snapshot(case) | details)
+    changes = deadlines.apply_events(session, policy.deadlines, case, happened, now)
+    if changes:
+        details["deadlines"] = changes
+    event = audit.record(session, at=now, actor=actor, action=f"case.{trigger}", case_id=case.id,
+                         before=before, after=_snapshot(case) | details)
+    events.publish(session, policy, case, f"case.{trigger}", event.seq, now,
+                   state_changed=before["state"] != case.state)
+    if "emergency_decided" in happened:
+        events.publish(session, policy, case, "emergency_decided", event.seq, now,
+                       due_kind="emergency_protection")
     return case
 
 

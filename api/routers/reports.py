@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Header
+from fastapi import APIRouter, Body, Header, HTTPException
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 
@@ -31,6 +31,9 @@ def post_report(
     """`channel` selects the kind: `hotline_111` (the hotline's API key; `hotline_ref` makes it
     idempotent), `phone`/`in_person`/`third_party` (staff), `online` (anyone; the answer is
     a tracking code only). A repeated request answers 200 with the first answer."""
+    if actor.is_public and not isinstance(report, CitizenReport):
+        # Only the online channel is open to anyone; the others need a key (401, not 403).
+        raise HTTPException(401, "An API key is required", headers={"WWW-Authenticate": "Bearer"})
     for attempt in (1, 2):
         try:
             with rt.db.write() as session:

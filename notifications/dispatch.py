@@ -1,0 +1,157 @@
+"""Send what the outbox holds, after commit.
+
+A batch is claimed in one short transaction (`FOR UPDATE SKIP LOCKED` on PostgreSQL, the write
+lock on SQLite): claimed rows become `sending` with a lease, so a second dispatcher skips them,
+and a dispatcher that dies leaves rows that are claimed again when the lease runs out (at least
+once; Twilio's side is not transactional with ours). Each result is recorded in its own
+transaction. Transient failures are retried with exponential backoff and jitter; permanent
+ones fail at once and tell the head; a row out of attempts is dead and tells the administrator."""
+
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlmodel import Session
+
+from models import Database, Official, OutboxMessage
+from notifications.config import NotifyConfig
+from notifications.outbox import enqueue_sms
+from notifications.providers import SendError, SmsProvider, WebhookSender
+from notifications.routing import resolve
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 6
+    base: timedelta = timedelta(seconds=30)
+    cap: timedelta = timedelta(minutes=30)
+    lease: timedelta = timedelta(minutes=2)
+
+    def delay(self, attempts: int, rand: Callable[[], float] = random.random) -> timedelta:
+        """Full jitter: a random wait up to base·2^(attempts-1), capped."""
+        ceiling = min(self.cap, self.base * (2 ** max(0, attempts - 1)))
+        return timedelta(seconds=ceiling.total_seconds() * (0.5 + rand() / 2))
+
+
+@dataclass
+class DispatchReport:
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    dead: int = 0
+    expired: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    channel: str
+    recipient: str
+    body: str
+    payload: dict[str, Any] | None
+    attempts: int
+    official_id: int | None
+    case_id: int | None
+    expires_at: datetime | None
+
+
+def claim(db: Database, now: datetime, batch: int, retry: RetryPolicy) -> list[Claimed]:
+    with db.write() as session:
+        query = (select(OutboxMessage)
+                 .where(OutboxMessage.status.in_(("pending", "sending")),  # type: ignore[attr-defined]
+                        OutboxMessage.next_attempt_at <= now)
+                 .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(batch))
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        rows = list(session.execute(query).scalars())
+        for row in rows:
+            row.status, row.attempts = "sending", row.attempts + 1
+            row.next_attempt_at = now + retry.lease
+            session.add(row)
+        return [Claimed(r.id or 0, r.channel, r.recipient, r.body, r.payload, r.attempts,
+                        r.official_id, r.case_id, r.expires_at) for r in rows]
+
+
+def _finish(db: Database, msg: Claimed, **values: Any) -> bool:
+    """Record a result, unless the row was claimed again meanwhile (lease ran out)."""
+    with db.write() as session:
+        result = session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == msg.id, OutboxMessage.status == "sending",
+                   OutboxMessage.attempts == msg.attempts)
+            .values(**values))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+# Called inside the transaction that enqueues an operational alert, so that the caller (the
+# flow) can put it on the audit trail, which notifications does not own.
+AlertHook = Callable[[Session, datetime, str, dict[str, Any]], None]
+
+
+def _tell(db: Database, config: NotifyConfig, now: datetime, target: str, template: str,
+          key: str, hook: AlertHook | None, **values: object) -> None:
+    with db.write() as session:
+        recipients = resolve(session, target)
+        for official in recipients:
+            enqueue_sms(session, config, dedupe_key=f"{key}:{official.id}", official=official,
+                        template=template, now=now, **values)
+        if hook is not None:
+            hook(session, now, f"notification.{template}",
+                 {**values, "recipients": [o.id for o in recipients]})
+
+
+def dispatch_once(db: Database, clock: Callable[[], datetime], sms: SmsProvider, config: NotifyConfig,
+                  webhook: WebhookSender | None = None, retry: RetryPolicy = RetryPolicy(),
+                  batch: int = 50, status_callback: str | None = None,
+                  on_alert: AlertHook | None = None) -> DispatchReport:
+    report = DispatchReport()
+    claimed = claim(db, clock(), batch, retry)
+    report.claimed = len(claimed)
+    for msg in claimed:
+        now = clock()
+        if msg.expires_at is not None and now >= msg.expires_at:
+            _finish(db, msg, status="expired", last_error="validity period passed before sending")
+            report.expired += 1
+            continue
+        try:
+            if msg.channel == "sms":
+                validity = int((msg.expires_at - now).total_seconds()) if msg.expires_at else None
+                provider_id = sms.send(msg.recipient, msg.body, validity_seconds=validity,
+                                       status_callback=status_callback)
+            else:
+                provider_id = (webhook or WebhookSender()).post(msg.recipient, msg.payload or {})
+        except SendError as err:
+            _failed(db, config, retry, msg, err, clock(), report, on_alert)
+            continue
+        _finish(db, msg, status="sent", provider_id=provider_id, sent_at=clock(), last_error=None)
+        report.sent += 1
+    return report
+
+
+def _failed(db: Database, config: NotifyConfig, retry: RetryPolicy, msg: Claimed, err: SendError,
+            now: datetime, report: DispatchReport, hook: AlertHook | None) -> None:
+    report.errors.append(err.reason)
+    if err.permanent:
+        _finish(db, msg, status="failed", last_error=err.reason)
+        report.failed += 1
+        if msg.official_id is not None:
+            _tell(db, config, now, "head", "unreachable", f"unreachable:{msg.id}", hook,
+                  official=msg.official_id, reason=err.reason)
+        return
+    if msg.attempts >= retry.max_attempts:
+        _finish(db, msg, status="dead", last_error=err.reason)
+        report.dead += 1
+        _tell(db, config, now, "sysadmin", "dead_letter", f"dead:{msg.id}", hook,
+              message=msg.id, attempts=msg.attempts)
+        return
+    _finish(db, msg, status="pending", next_attempt_at=now + retry.delay(msg.attempts),
+            last_error=err.reason)
+    report.retried += 1

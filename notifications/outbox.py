@@ -1,0 +1,88 @@
+"""Enqueue messages inside the caller's transaction.
+
+One row per recipient per cause, unique by `dedupe_key`: inserting a row that exists already is
+a no-op (`ON CONFLICT DO NOTHING`), so a sweep or a route that runs twice sends nothing twice."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session
+
+from models import Official, OutboxMessage
+from notifications.config import NotifyConfig
+from notifications.routing import resolve
+from notifications.sms import segments
+from notifications.templates import local_time, render
+
+
+def _insert(session: Session, values: dict[str, Any]) -> bool:
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = insert(OutboxMessage).values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+
+
+def enqueue_sms(session: Session, config: NotifyConfig, *, dedupe_key: str, official: Official,
+                template: str, now: datetime, case_id: int | None = None, alert_id: int | None = None,
+                expires_at: datetime | None = None, **values: object) -> bool:
+    body = render(template, official.language, unaccented=config.unaccented, **values)
+    return _insert(session, {
+        "dedupe_key": dedupe_key, "channel": "sms", "recipient": official.phone,
+        "official_id": official.id, "case_id": case_id, "alert_id": alert_id, "body": body,
+        "segments": segments(body), "status": "pending", "attempts": 0, "next_attempt_at": now,
+        "created_at": now, "expires_at": expires_at or now + config.sms_validity,
+    })
+
+
+def enqueue_webhook(session: Session, *, dedupe_key: str, url: str, payload: dict[str, Any],
+                    now: datetime, case_id: int | None) -> bool:
+    return _insert(session, {
+        "dedupe_key": dedupe_key, "channel": "webhook", "recipient": url, "case_id": case_id,
+        "body": "", "payload": payload, "segments": 0, "status": "pending", "attempts": 0,
+        "next_attempt_at": now, "created_at": now, "expires_at": None,
+    })
+
+
+@dataclass(frozen=True)
+class CaseEvent:
+    """What notifications are told about a change of a case. No personal data."""
+
+    name: str  # case.opened, report.linked, emergency_decided, case.<trigger>
+    seq: int  # the audit event's seq: makes every route's rows unique per event
+    at: datetime
+    case_id: int
+    case_code: str
+    state: str
+    abuse_forms: tuple[str, ...] = ()
+    assignee_id: int | None = None
+    school_agency_id: int | None = None
+    hotline_ref: str | None = None
+    state_changed: bool = False
+    due_at: datetime | None = None  # the most pressing open limit, for the message
+
+
+def notify(session: Session, config: NotifyConfig, event: CaseEvent) -> int:
+    """Enqueue what the routing table says this event causes; returns rows written."""
+    written = 0
+    link = f"{config.public_url}/c/{event.case_code}"
+    due = local_time(event.due_at) if event.due_at else ""
+    for route in config.routes:
+        if not route.matches(event.name, list(event.abuse_forms)):
+            continue
+        for target in route.to:
+            for official in resolve(session, target, assignee_id=event.assignee_id,
+                                    school_agency_id=event.school_agency_id):
+                written += enqueue_sms(
+                    session, config, dedupe_key=f"event:{event.seq}:{route.template}:{official.id}",
+                    official=official, template=route.template, now=event.at, case_id=event.case_id,
+                    code=event.case_code, due=due, link=link)
+    if event.hotline_ref and config.hotline_status_url and event.state_changed:
+        written += enqueue_webhook(
+            session, dedupe_key=f"hotline:{event.seq}", url=config.hotline_status_url, now=event.at,
+            case_id=event.case_id,
+            payload={"hotline_ref": event.hotline_ref, "case_code": event.case_code,
+                     "state": event.state, "event": event.name, "at": event.at.isoformat()})
+    return written

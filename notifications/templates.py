@@ -1,0 +1,60 @@
+"""Message templates, Vietnamese and English. They carry no personal data: only the case code,
+what is due, the due time in local time, and a link — never the child's name, the place, or
+the report's content (Luật Trẻ em Art. 6(11), Nghị định 56 Art. 33)."""
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from notifications.sms import unaccent
+
+DISPLAY_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+
+TEMPLATES: dict[str, dict[str, str]] = {
+    "new_report": {
+        "vi": "[kipthoi] Vụ việc mới {code}. Cần đánh giá ban đầu trước {due}. {link}",
+        "en": "[kipthoi] New case {code}. Initial assessment due {due}. {link}",
+    },
+    "crime_report": {
+        "vi": "[kipthoi] Vụ việc {code} có dấu hiệu tội phạm, đề nghị Công an xã phối hợp xử lý. {link}",
+        "en": "[kipthoi] Case {code} may involve a crime; the commune police are asked to act. {link}",
+    },
+    "emergency": {
+        "vi": "[kipthoi] KHẨN: vụ việc {code} cần bảo vệ khẩn cấp, hạn {due}. {link}",
+        "en": "[kipthoi] URGENT: case {code} needs emergency protection by {due}. {link}",
+    },
+    "school_violence": {
+        "vi": "[kipthoi] Vụ việc {code}: bạo lực học đường, đề nghị nhà trường phối hợp. {link}",
+        "en": "[kipthoi] Case {code}: school violence; the school is asked to cooperate. {link}",
+    },
+    "reminder": {
+        "vi": "[kipthoi] Nhắc: {code} - {what} hạn {due}. Xác nhận: {link}",
+        "en": "[kipthoi] Reminder: {code} - {what} due {due}. Acknowledge: {link}",
+    },
+    "overdue": {
+        "vi": "[kipthoi] QUÁ HẠN: {code} - {what} hạn {due}. Xác nhận: {link}",
+        "en": "[kipthoi] OVERDUE: {code} - {what} was due {due}. Acknowledge: {link}",
+    },
+    "escalation": {
+        "vi": "[kipthoi] QUÁ HẠN, chưa xử lý: {code} - {what} hạn {due}. Xác nhận: {link}",
+        "en": "[kipthoi] OVERDUE, not handled: {code} - {what} was due {due}. Acknowledge: {link}",
+    },
+    "unreachable": {
+        "vi": "[kipthoi] Không gửi được tin nhắn tới cán bộ số {official} ({reason}). Kiểm tra số điện thoại.",
+        "en": "[kipthoi] Messages cannot reach official #{official} ({reason}). Check the phone number.",
+    },
+    "dead_letter": {
+        "vi": "[kipthoi] Tin nhắn số {message} không gửi được sau {attempts} lần thử.",
+        "en": "[kipthoi] Message #{message} could not be sent after {attempts} attempts.",
+    },
+}
+
+
+def local_time(at: datetime) -> str:
+    return at.astimezone(DISPLAY_TZ).strftime("%H:%M %d/%m")
+
+
+def render(template: str, language: str, *, unaccented: bool = False, **values: object) -> str:
+    texts = TEMPLATES[template]
+    text = texts.get(language, texts["vi"]).format(**{k: "" if v is None else v for k, v in values.items()})
+    text = " ".join(text.split())
+    return unaccent(text) if unaccented else text

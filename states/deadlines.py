@@ -1,0 +1,183 @@
+"""Deadlines: opened, met and cancelled as the case moves; alerts raised as they come due.
+
+Each deadline walks a ladder of stages computed from its rule: reminders at fractions of the
+window (to the worker), the overdue alert at the limit (to the worker), then one level up the
+chain per interval (head → chair → province). `stage` is the next stage to raise and
+`next_alert_at` its time, so the sweep finds due work through one index.
+
+Catch-up after downtime: every overdue and escalation stage that came due is raised, once, in
+order; of the reminders that came due only the latest is sent, and none once the limit has
+passed (the overdue alert replaces it). Acknowledging stops the ladder for that deadline."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from models import Alert, Case, Deadline, Report
+from notifications.config import NotifyConfig
+from notifications.outbox import enqueue_sms
+from notifications.routing import resolve
+from notifications.templates import local_time
+from notifications.tokens import sign
+from states import audit
+from states.actors import Actor
+from states.deadline_policy import DeadlinePolicy, DeadlineRule
+from states.errors import InvalidInput, NotFound
+
+SWEEPER = Actor(ref="system:deadline-sweep", role=None)
+
+
+@dataclass(frozen=True)
+class Stage:
+    at: datetime
+    kind: str  # reminder | overdue | escalation
+    level: str  # worker | head | chair | province
+
+
+def ladder(rule: DeadlineRule, levels: tuple[str, ...], starts_at: datetime, due_at: datetime) -> list[Stage]:
+    window = due_at - starts_at
+    out = [Stage(starts_at + window * f, "reminder", "worker") for f in rule.reminders]
+    out.append(Stage(due_at, "overdue", levels[0]))
+    out += [Stage(due_at + rule.escalate_every * i, "escalation", level)
+            for i, level in enumerate(levels[1:], start=1)]
+    return out
+
+
+def _open(session: Session, policy: DeadlinePolicy, case: Case, rule: DeadlineRule, now: datetime) -> Deadline:
+    start = case.received_at if rule.counted_from == "received" else now
+    due = rule.due(start, policy.calendar)
+    stages = ladder(rule, policy.ladder, start, due)
+    deadline = Deadline(case_id=case.id, kind=rule.kind, opened_at=now, starts_at=start,  # type: ignore[arg-type]
+                        due_at=due, stage=0, next_alert_at=stages[0].at)
+    session.add(deadline)
+    return deadline
+
+
+def apply_events(session: Session, policy: DeadlinePolicy, case: Case, events: list[str],
+                 now: datetime) -> dict[str, list[Any]]:
+    """Meet, cancel and open the case's deadlines for what just happened; returns the changes
+    for the audit event of the same command."""
+    changes: dict[str, list[Any]] = {"met": [], "cancelled": [], "opened": []}
+    open_rows = list(session.execute(
+        select(Deadline).where(Deadline.case_id == case.id, Deadline.status == "open")).scalars())
+    for event in events:
+        for row in open_rows:
+            rule = policy.rules.get(row.kind)
+            if row.status != "open" or rule is None:
+                continue
+            if event in rule.met_by or event in rule.cancelled_by:
+                row.status = "met" if event in rule.met_by else "cancelled"
+                row.closed_at, row.next_alert_at = now, None
+                session.add(row)
+                changes[row.status].append(row.kind)
+        for rule in policy.opened_by(event):
+            if any(r.kind == rule.kind and r.status == "open" for r in open_rows):
+                continue
+            row = _open(session, policy, case, rule, now)
+            open_rows.append(row)
+            changes["opened"].append({"kind": rule.kind, "due_at": row.due_at.isoformat()})
+    session.flush()
+    return {k: v for k, v in changes.items() if v}
+
+
+def due_deadline_ids(session: Session, now: datetime, limit: int) -> list[int]:
+    return [i for i in session.execute(
+        select(Deadline.id).where(Deadline.status == "open", Deadline.next_alert_at <= now)  # type: ignore[operator]
+        .order_by(Deadline.next_alert_at).limit(limit)).scalars() if i is not None]
+
+
+def next_alert_at(session: Session) -> datetime | None:
+    result: datetime | None = session.execute(
+        select(func.min(Deadline.next_alert_at)).where(Deadline.status == "open")).scalar_one_or_none()
+    if result is not None and result.tzinfo is None:  # func.min loses the column type on SQLite
+        result = result.replace(tzinfo=UTC)
+    return result
+
+
+def _chosen(stages: list[Stage], due_idx: list[int], now: datetime, due_at: datetime) -> list[int]:
+    reminders = [i for i in due_idx if stages[i].kind == "reminder"]
+    keep_reminder = reminders[-1:] if now < due_at else []
+    return [i for i in due_idx if stages[i].kind != "reminder" or i in keep_reminder]
+
+
+def raise_due_alerts(session: Session, policy: DeadlinePolicy, notify: NotifyConfig,
+                     deadline_id: int, now: datetime) -> int:
+    """Re-read the deadline under a lock, re-check, raise what is due. Safe to run twice."""
+    query = select(Deadline).where(Deadline.id == deadline_id)
+    pg = session.get_bind().dialect.name == "postgresql"
+    row = session.execute(query.with_for_update(skip_locked=True) if pg else query).scalar_one_or_none()
+    if row is None or row.status != "open" or row.next_alert_at is None or row.next_alert_at > now:
+        return 0
+    rule = policy.rules.get(row.kind)
+    if rule is None:  # the policy no longer knows this limit: stop alerting, keep the row
+        row.next_alert_at = None
+        session.add(row)
+        return 0
+    stages = ladder(rule, policy.ladder, row.starts_at, row.due_at)
+    due_idx = [i for i in range(row.stage, len(stages)) if stages[i].at <= now]
+    raised = 0
+    if due_idx:
+        case = session.get(Case, row.case_id)
+        assert case is not None
+        for i in _chosen(stages, due_idx, now, row.due_at):
+            _raise(session, notify, rule, row, case, i, stages[i], now)
+            raised += 1
+        row.stage = due_idx[-1] + 1
+    row.next_alert_at = stages[row.stage].at if row.stage < len(stages) else None
+    session.add(row)
+    session.flush()
+    return raised
+
+
+def _raise(session: Session, notify: NotifyConfig, rule: DeadlineRule, row: Deadline, case: Case,
+           index: int, stage: Stage, now: datetime) -> None:
+    alert = Alert(deadline_id=row.id, stage=index, kind=stage.kind, level=stage.level,  # type: ignore[arg-type]
+                  due_at=stage.at, raised_at=now)
+    session.add(alert)
+    session.flush()
+    school = session.execute(select(Report.school_agency_id).where(Report.case_id == case.id)
+                             .order_by(Report.id).limit(1)).scalar_one_or_none()
+    recipients = resolve(session, stage.level, assignee_id=case.assignee_id, school_agency_id=school)
+    expires = row.due_at if stage.kind == "reminder" else now + notify.sms_validity
+    for official in recipients:
+        token = sign(notify.link_secret, row.id or 0, official.id or 0, now + notify.ack_link_ttl)
+        enqueue_sms(session, notify, dedupe_key=f"alert:{row.id}:{index}:{official.id}",
+                    official=official, template=stage.kind, now=now, case_id=case.id,
+                    alert_id=alert.id, expires_at=expires, code=case.code,
+                    what=rule.label_vi if official.language == "vi" else rule.label_en,
+                    due=local_time(row.due_at), link=f"{notify.public_url}/a/{token}")
+    audit.record(session, at=now, actor=SWEEPER, action="deadline.alert", case_id=case.id,
+                 after={"deadline_id": row.id, "deadline": row.kind, "stage": index,
+                        "alert": stage.kind, "level": stage.level, "due_at": row.due_at.isoformat(),
+                        "recipients": [o.id for o in recipients]})
+
+
+def acknowledge(session: Session, now: datetime, actor: Actor, deadline_id: int) -> Deadline:
+    """Someone has it in hand: the ladder stops climbing for this deadline."""
+    row = session.execute(select(Deadline).where(Deadline.id == deadline_id).with_for_update()
+                          ).scalar_one_or_none()
+    if row is None:
+        raise NotFound("deadline", str(deadline_id))
+    if row.status != "open":
+        raise InvalidInput("deadline_id", "deadline_open", "Thời hạn này đã kết thúc.",
+                           "This deadline is no longer open.")
+    if row.acknowledged_at is not None:
+        return row
+    row.acknowledged_at, row.acknowledged_by, row.next_alert_at = now, actor.ref, None
+    session.add(row)
+    session.flush()
+    audit.record(session, at=now, actor=actor, action="deadline.acknowledged", case_id=row.case_id,
+                 after={"deadline_id": row.id, "deadline": row.kind, "stage": row.stage})
+    return row
+
+
+def overdue_case_ids(now: datetime) -> Any:
+    """A subquery of cases with an open deadline past its limit (for the worklist filter)."""
+    return select(Deadline.case_id).where(Deadline.status == "open", Deadline.due_at < now)
+
+
+__all__ = ["acknowledge", "apply_events", "due_deadline_ids", "ladder", "next_alert_at",
+           "overdue_case_ids", "raise_due_alerts"]

@@ -1,0 +1,30 @@
+"""Telling notifications what happened to a case (it receives events; it decides no states)."""
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from models import Case, CaseAbuseForm, Deadline, Report
+from notifications.outbox import CaseEvent, notify
+from states.policy import CommunePolicy
+
+
+def publish(session: Session, policy: CommunePolicy, case: Case, name: str, seq: int, now: datetime,
+            *, state_changed: bool = False, due_kind: str | None = None) -> int:
+    forms = tuple(session.execute(
+        select(CaseAbuseForm.form).where(CaseAbuseForm.case_id == case.id)).scalars())
+    first = session.execute(
+        select(Report.hotline_ref, Report.school_agency_id).where(Report.case_id == case.id)
+        .order_by(Report.id).limit(1)).first()
+    due_at = None
+    if due_kind is not None:
+        due_at = session.execute(
+            select(Deadline.due_at).where(Deadline.case_id == case.id, Deadline.kind == due_kind,
+                                          Deadline.status == "open")).scalar_one_or_none()
+    event = CaseEvent(
+        name=name, seq=seq, at=now, case_id=case.id or 0, case_code=case.code, state=case.state,
+        abuse_forms=forms, assignee_id=case.assignee_id,
+        school_agency_id=first[1] if first else None, hotline_ref=first[0] if first else None,
+        state_changed=state_changed, due_at=due_at)
+    return notify(session, policy.notify, event)
