@@ -1,18 +1,40 @@
 """The FastAPI app factory. The composition root (`kipthoi`) builds the runtime and hands it in,
 so a test builds an app around its own database and clock without environment variables."""
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Protocol
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from api import errors
 from api.deps import Runtime
-from api.routers import cases, directory, reports
+from api.routers import cases, deadlines, directory, reports, webhooks
 
 
-def create_app(runtime: Runtime, *, max_body_bytes: int = 256 * 1024) -> FastAPI:
+class Background(Protocol):
+    """Work that lives as long as the app (the embedded scheduler)."""
+
+    def start(self) -> None: ...
+
+    def shutdown(self) -> None: ...
+
+
+def create_app(runtime: Runtime, *, max_body_bytes: int = 256 * 1024,
+               background: Background | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if background is not None:
+            background.start()
+        try:
+            yield
+        finally:
+            if background is not None:
+                background.shutdown()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="kipthoi",
         summary="Tiếp nhận và xử lý thông báo, tố giác về xâm hại trẻ em — child-abuse report intake",
         version="0.1.0",
@@ -39,4 +61,6 @@ def create_app(runtime: Runtime, *, max_body_bytes: int = 256 * 1024) -> FastAPI
     app.include_router(reports.router)
     app.include_router(cases.router)
     app.include_router(directory.router)
+    app.include_router(deadlines.router)
+    app.include_router(webhooks.router)
     return app

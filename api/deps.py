@@ -20,6 +20,8 @@ class Runtime:
     db: Database
     clock: Clock
     policy: CommunePolicy
+    # Twilio signs its status callbacks with the account's auth token; without one we refuse them.
+    twilio_auth_token: str | None = None
 
 
 def get_runtime(request: Request) -> Runtime:

@@ -77,16 +77,18 @@ def _field_name(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc]
     if parts and parts[0] in ("body", "query", "path", "header"):
         parts = parts[1:] if parts[0] == "body" else parts
-    if parts and parts[0] in ("hotline_111", "online", "phone", "in_person", "third_party",
-                              "HotlineReport", "StaffReport", "CitizenReport"):
+    # The tag is only ever followed by the field: a lone "phone" is a field (an official's phone).
+    if len(parts) > 1 and parts[0] in ("hotline_111", "online", "phone", "in_person", "third_party",
+                                       "HotlineReport", "StaffReport", "CitizenReport"):
         parts = parts[1:]
     return ".".join(parts) or "body"
 
 
 def _validation(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [FieldError(field=_field_name(tuple(e["loc"])), rule=e["type"],
-                         message=str(e["msg"])) for e in exc.errors()]
+    # Malformed JSON is located by a character offset, not a field: name the body.
+    errors = [FieldError(field="body" if e["type"] == "json_invalid" else _field_name(tuple(e["loc"])),
+                         rule=e["type"], message=str(e["msg"])) for e in exc.errors()]
     first = errors[0] if errors else FieldError(field="body", rule="invalid", message="invalid")
     return error_response(
         422, "validation_error",
@@ -95,8 +97,12 @@ def _validation(_: Request, exc: Exception) -> JSONResponse:
         field=first.field, rule=first.rule, errors=[e.model_dump() for e in errors])
 
 
-def _http(_: Request, exc: Exception) -> JSONResponse:
+def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and isinstance(exc.__cause__, (ValueError, RecursionError)):
+        # FastAPI could not decode the body (not UTF-8, nested too deep): answer as for bad JSON.
+        return _validation(request, RequestValidationError(
+            [{"type": "json_invalid", "loc": ("body",), "msg": "JSON decode error"}]))
     vi = {401: "Cần đăng nhập (khoá API).", 404: "Không tìm thấy.", 405: "Phương thức không được hỗ trợ.",
           413: "Yêu cầu quá lớn."}.get(exc.status_code, "Yêu cầu không hợp lệ.")
     return JSONResponse(status_code=exc.status_code, headers=exc.headers,

@@ -83,6 +83,7 @@ class CaseDetail(CaseSummary):
     services: list[dict[str, Any]]
     reviews: list[dict[str, Any]]
     notes: list[dict[str, Any]]
+    deadlines: list[dict[str, Any]]
     timeline: list[TimelineEntry]
 
 
@@ -135,4 +136,5 @@ class OfficialOut(BaseModel):
     title: str
     phone: str
     language: str
+    position: str
     active: bool

@@ -11,10 +11,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from api.app import create_app
-    from kipthoi.wiring import build_runtime
+    from kipthoi.wiring import build_runtime, build_scheduler
 
     runtime = build_runtime(settings)
-    app = create_app(runtime, max_body_bytes=settings.api.max_body_bytes)
+    app = create_app(runtime, max_body_bytes=settings.api.max_body_bytes,
+                     background=build_scheduler(settings, runtime))
     print(f"kipthoi: {settings.commune.name} — http://{args.host}:{args.port}/docs "
           f"(database: {runtime.db.writer.dialect.name})", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
@@ -61,12 +62,47 @@ def _user_create(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _sweep(_: argparse.Namespace, settings: Settings) -> int:
+    from flows.jobs import run_sweep
+    from kipthoi.wiring import build_jobs
+
+    jobs = build_jobs(settings)
+    report = run_sweep(jobs.db, jobs.clock, jobs.policy)
+    print(f"sweep: {report.alerts} alerts raised on {report.deadlines} deadlines")
+    sent = jobs.dispatcher.run()
+    print(f"dispatch: {sent.sent} sent, {sent.retried} to retry, {sent.failed} failed, {sent.dead} dead")
+    jobs.db.dispose()
+    return 0
+
+
+def _scheduler(_: argparse.Namespace, settings: Settings) -> int:
+    """The embedded scheduler on its own, for deployments with several API workers."""
+    import signal
+    import threading
+
+    from kipthoi.wiring import build_runtime, build_scheduler
+
+    scheduler = build_scheduler(settings.model_copy(update={"scheduler": settings.scheduler.model_copy(
+        update={"mode": "embedded"})}), build_runtime(settings))
+    assert scheduler is not None
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    scheduler.start()
+    print("kipthoi scheduler running (Ctrl-C to stop)", flush=True)
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    scheduler.shutdown()
+    return 0
+
+
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from kipthoi.demo import seed
     from kipthoi.wiring import open_db
 
     db = open_db(settings)
-    print(seed(db, settings.policy()))
+    print(seed(db, settings.commune_policy()))
     db.dispose()
     return 0
 
@@ -97,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--display-name")
     create.set_defaults(func=_user_create)
     sub.add_parser("demo", help="seed a synthetic commune with reports").set_defaults(func=_demo)
+    sub.add_parser("sweep", help="raise due alerts and send the outbox once").set_defaults(func=_sweep)
+    sub.add_parser("scheduler", help="run the scheduler alone (sweep + dispatch)").set_defaults(func=_scheduler)
     sub.add_parser("diagram", help="print the case lifecycle as a Mermaid diagram").set_defaults(func=_diagram)
 
     args = parser.parse_args(argv)

@@ -39,14 +39,16 @@ AGENCIES = [
     ("UBND", "Lãnh đạo UBND xã", "Commune People's Committee leadership", AgencyKind.LEADERSHIP),
     ("SYT", "Sở Y tế tỉnh", "Provincial Department of Health", AgencyKind.PROVINCE_HEALTH),
 ]
-OFFICIALS = [  # (name, agency, title, phone, role of their account)
-    ("Lê Thị Mẫu", "VHXH", "Công chức Văn hoá - Xã hội", "+84900000101", Role.CASE_WORKER),
-    ("Phạm Văn Thử", "VHXH", "Trưởng phòng Văn hoá - Xã hội", "+84900000102", Role.HEAD),
-    ("Đỗ Minh Giả", "UBND", "Chủ tịch UBND xã", "+84900000103", Role.CHAIR),
-    ("Vũ Hữu Ví", "CA", "Trưởng Công an xã", "+84900000104", Role.AGENCY_OFFICIAL),
-    ("Hoàng Thu Dụ", "TYT", "Trạm trưởng Trạm Y tế", "+84900000105", None),
-    ("Ngô Thanh Mô", "THCS-DA", "Hiệu trưởng", "+84900000106", None),
-    ("Bùi Quang Phỏng", "SYT", "Chuyên viên Phòng Bảo trợ xã hội và Trẻ em", "+84900000107", None),
+OFFICIALS = [  # (name, agency, title, phone, position, role of their account)
+    ("Lê Thị Mẫu", "VHXH", "Công chức Văn hoá - Xã hội", "+84900000101", "case_worker", Role.CASE_WORKER),
+    ("Phạm Văn Thử", "VHXH", "Trưởng phòng Văn hoá - Xã hội", "+84900000102", "head", Role.HEAD),
+    ("Đỗ Minh Giả", "UBND", "Chủ tịch UBND xã", "+84900000103", "chair", Role.CHAIR),
+    ("Vũ Hữu Ví", "CA", "Trưởng Công an xã", "+84900000104", "agency_contact", Role.AGENCY_OFFICIAL),
+    ("Hoàng Thu Dụ", "TYT", "Trạm trưởng Trạm Y tế", "+84900000105", "agency_contact", None),
+    ("Ngô Thanh Mô", "THCS-DA", "Hiệu trưởng", "+84900000106", "agency_contact", None),
+    ("Bùi Quang Phỏng", "SYT", "Chuyên viên Phòng Bảo trợ xã hội và Trẻ em", "+84900000107",
+     "province_contact", None),
+    ("Trịnh Văn Máy", "VP", "Quản trị hệ thống", "+84900000108", "sysadmin", None),
 ]
 OTHER_ROLES = [("tiepnhan", "Cán bộ tiếp nhận (mẫu)", Role.INTAKE_OPERATOR),
                ("kiemtoan", "Kiểm toán viên (mẫu)", Role.AUDITOR),
@@ -74,9 +76,9 @@ def seed(db: Database, policy: CommunePolicy) -> str:
             directory.create_place(s, clock, SYSTEM, directory.PlaceIn(code=code, name=name))
         for code, vi, en, kind in AGENCIES:
             directory.create_agency(s, clock, SYSTEM, directory.AgencyIn(code=code, name_vi=vi, name_en=en, kind=kind))
-        for i, (name, agency, title, phone, role) in enumerate(OFFICIALS):
+        for i, (name, agency, title, phone, position, role) in enumerate(OFFICIALS):
             official = directory.create_official(s, clock, SYSTEM, directory.OfficialIn(
-                full_name=name, agency_code=agency, title=title, phone=phone))
+                full_name=name, agency_code=agency, title=title, phone=phone, position=position))
             if role is not None:
                 user, key = create_user(s, clock, SYSTEM, UserIn(
                     username=f"{role.value.replace('_', '')}{i}", display_name=name, role=role,

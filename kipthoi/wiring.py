@@ -1,10 +1,19 @@
 """Build the running parts from settings: the one place that reads configuration."""
 
+from dataclasses import dataclass
+
 from api.deps import Runtime
+from flows.embedded import EmbeddedScheduler
+from flows.jobs import Dispatcher
 from kipthoi.settings import Settings
 from models import Database, open_database
 from models.migrate import upgrade
+from notifications.dispatch import RetryPolicy
+from notifications.providers import ConsoleProvider, SmsProvider, TwilioConfig, TwilioProvider, WebhookSender
 from states.clock import Clock, SystemClock
+from states.policy import CommunePolicy
+
+STATUS_CALLBACK_PATH = "/webhooks/twilio/status"
 
 
 def open_db(settings: Settings, *, migrate: bool = True) -> Database:
@@ -14,5 +23,52 @@ def open_db(settings: Settings, *, migrate: bool = True) -> Database:
     return db
 
 
+def build_sms(settings: Settings) -> SmsProvider:
+    sms = settings.sms
+    if sms.provider == "console" or (sms.provider == "auto" and not settings.twilio_configured):
+        return ConsoleProvider()
+    if not settings.twilio_configured:
+        raise ValueError("KIPTHOI_SMS__PROVIDER=twilio needs TWILIO account sid and auth token")
+    assert sms.twilio_account_sid and sms.twilio_auth_token
+    return TwilioProvider(TwilioConfig(
+        account_sid=sms.twilio_account_sid, auth_token=sms.twilio_auth_token.get_secret_value(),
+        from_number=sms.twilio_from, messaging_service_sid=sms.twilio_messaging_service_sid,
+        base_url=sms.twilio_base_url, timeout_seconds=sms.timeout_seconds))
+
+
+@dataclass
+class Jobs:
+    db: Database
+    clock: Clock
+    policy: CommunePolicy
+    dispatcher: Dispatcher
+
+
+def build_jobs(settings: Settings | None = None, db: Database | None = None,
+               clock: Clock | None = None) -> Jobs:
+    settings = settings or Settings()
+    db = db or open_db(settings)
+    clock = clock or SystemClock()
+    policy = settings.commune_policy()
+    sms = build_sms(settings)
+    token = settings.notify.hotline_status_token
+    dispatcher = Dispatcher(
+        db=db, clock=clock, policy=policy, sms=sms,
+        webhook=WebhookSender(settings.sms.timeout_seconds, token.get_secret_value() if token else None),
+        retry=RetryPolicy(max_attempts=settings.sms.max_attempts),
+        status_callback=(policy.notify.public_url + STATUS_CALLBACK_PATH) if sms.name == "twilio" else None)
+    return Jobs(db=db, clock=clock, policy=policy, dispatcher=dispatcher)
+
+
 def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
-    return Runtime(db=open_db(settings), clock=clock or SystemClock(), policy=settings.policy())
+    token = settings.sms.twilio_auth_token
+    return Runtime(db=open_db(settings), clock=clock or SystemClock(), policy=settings.commune_policy(),
+                   twilio_auth_token=token.get_secret_value() if token else None)
+
+
+def build_scheduler(settings: Settings, runtime: Runtime) -> EmbeddedScheduler | None:
+    if settings.scheduler.mode != "embedded":
+        return None
+    jobs = build_jobs(settings, db=runtime.db, clock=runtime.clock)
+    return EmbeddedScheduler(runtime.db, runtime.clock, runtime.policy, jobs.dispatcher,
+                             tick_seconds=settings.scheduler.tick_seconds)

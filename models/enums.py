@@ -110,6 +110,19 @@ class Role(StrEnum):
     HOTLINE = "hotline"
 
 
+class Position(StrEnum):
+    """Where an official sits for routing and the alert ladder."""
+
+    CASE_WORKER = "case_worker"
+    HEAD = "head"
+    CHAIR = "chair"
+    VICE_CHAIR = "vice_chair"
+    PROVINCE_CONTACT = "province_contact"
+    AGENCY_CONTACT = "agency_contact"
+    SYSADMIN = "sysadmin"
+    MEMBER = "member"
+
+
 class Language(StrEnum):
     VI = "vi"
     EN = "en"

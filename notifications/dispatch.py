@@ -144,7 +144,7 @@ def _failed(db: Database, config: NotifyConfig, retry: RetryPolicy, msg: Claimed
         report.failed += 1
         if msg.official_id is not None:
             _tell(db, config, now, "head", "unreachable", f"unreachable:{msg.id}", hook,
-                  official=msg.official_id, reason=err.reason)
+                  who=msg.official_id, reason=err.reason)
         return
     if msg.attempts >= retry.max_attempts:
         _finish(db, msg, status="dead", last_error=err.reason)

@@ -39,8 +39,8 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "en": "[kipthoi] OVERDUE, not handled: {code} - {what} was due {due}. Acknowledge: {link}",
     },
     "unreachable": {
-        "vi": "[kipthoi] Không gửi được tin nhắn tới cán bộ số {official} ({reason}). Kiểm tra số điện thoại.",
-        "en": "[kipthoi] Messages cannot reach official #{official} ({reason}). Check the phone number.",
+        "vi": "[kipthoi] Không gửi được tin nhắn tới cán bộ số {who} ({reason}). Kiểm tra số điện thoại.",
+        "en": "[kipthoi] Messages cannot reach official #{who} ({reason}). Check the phone number.",
     },
     "dead_letter": {
         "vi": "[kipthoi] Tin nhắn số {message} không gửi được sau {attempts} lần thử.",

@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from models import Agency, Official, Place
-from models.enums import AgencyKind, Language
+from models.enums import AgencyKind, Language, Position
 from states import audit
 from states.actors import Actor
 from states.clock import Clock
@@ -39,6 +39,7 @@ class OfficialIn(Command):
     title: Text[120]
     phone: Phone
     language: Language = Language.VI
+    position: Position = Position.MEMBER
 
 
 def _unique_code(session: Session, model: Any, code: str) -> None:
@@ -75,7 +76,7 @@ def create_official(session: Session, clock: Clock, actor: Actor, data: Official
         raise InvalidInput("agency_code", "known_agency", f"Không có cơ quan mã '{data.agency_code}'.",
                            f"No agency with code '{data.agency_code}'.")
     official = Official(full_name=data.full_name, agency_id=agency.id, title=data.title,  # type: ignore[arg-type]
-                        phone=data.phone, language=data.language)
+                        phone=data.phone, language=data.language, position=data.position)
     session.add(official)
     _flush(session)
     # The audit names the record, not the person: no name or phone on the trail.
@@ -108,6 +109,6 @@ def list_officials(session: Session, actor: Actor, agency_code: str | None = Non
         query = query.where(Agency.code == agency_code)
     return [
         {"id": o.id, "full_name": o.full_name, "agency_code": code, "title": o.title,
-         "phone": o.phone, "language": o.language, "active": o.active}
+         "phone": o.phone, "language": o.language, "position": o.position, "active": o.active}
         for o, code in session.execute(query.order_by(Official.id))
     ]

@@ -23,6 +23,7 @@ ACTIONS: dict[str, frozenset[Role]] = {
     "directory.read": frozenset(Role) - {Role.HOTLINE},
     "directory.write": frozenset({Role.ADMIN}),
     "audit.verify": frozenset({Role.AUDITOR, Role.ADMIN}),
+    "deadline.acknowledge": frozenset({Role.CASE_WORKER, Role.HEAD, Role.CHAIR, Role.AGENCY_OFFICIAL}),
 }
 
 

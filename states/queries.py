@@ -16,6 +16,7 @@ from models import (
     Case,
     CaseAbuseForm,
     Child,
+    Deadline,
     EmergencyAction,
     Note,
     Place,
@@ -25,6 +26,7 @@ from models import (
     Service,
 )
 from states.actors import Actor
+from states.deadlines import overdue_case_ids
 from states.errors import NotFound
 from states.machine import allowed_triggers
 from states.permissions import authorize
@@ -40,6 +42,7 @@ class CaseFilter:
     abuse_form: str | None = None
     received_from: datetime | None = None
     received_to: datetime | None = None
+    overdue_at: datetime | None = None  # only cases with an open deadline past its limit then
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,8 @@ def list_cases(session: Session, actor: Actor, flt: CaseFilter, page: int, page_
         query = query.where(Case.received_at >= flt.received_from)
     if flt.received_to:
         query = query.where(Case.received_at < flt.received_to)
+    if flt.overdue_at:
+        query = query.where(Case.id.in_(overdue_case_ids(flt.overdue_at)))  # type: ignore[union-attr]
     total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
     rows = session.execute(
         query.order_by(Case.received_at.desc(), Case.id.desc())  # type: ignore[attr-defined,union-attr]
@@ -136,6 +141,11 @@ def get_case(session: Session, actor: Actor, code: str) -> dict[str, Any]:
             for r in _rows(session, Review, case.id, Review.id)],
         "notes": [{"id": n.id, "author": n.author, "text": n.text, "written_at": n.written_at}
                   for n in _rows(session, Note, case.id, Note.id)],
+        "deadlines": [
+            {"id": d.id, "kind": d.kind, "status": d.status, "due_at": d.due_at,
+             "closed_at": d.closed_at, "next_alert_at": d.next_alert_at,
+             "acknowledged_at": d.acknowledged_at, "acknowledged_by": d.acknowledged_by}
+            for d in _rows(session, Deadline, case.id, Deadline.id)],
         "timeline": [
             {"seq": ev.seq, "at": ev.at, "actor": ev.actor, "action": ev.action}
             for ev in _rows(session, AuditEvent, case.id, AuditEvent.seq)],

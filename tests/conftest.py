@@ -73,6 +73,9 @@ AGENCIES = [("VHXH", AgencyKind.CULTURE_SOCIAL), ("TYT", AgencyKind.HEALTH_STATI
             ("CA", AgencyKind.POLICE), ("UBND", AgencyKind.LEADERSHIP)]
 ROLE_AGENCY = {Role.CASE_WORKER: "VHXH", Role.HEAD: "VHXH", Role.CHAIR: "UBND",
                Role.AGENCY_OFFICIAL: "CA"}
+# Where each role's official sits on the alert ladder and in the routing table.
+ROLE_POSITION = {Role.CASE_WORKER: "case_worker", Role.HEAD: "head", Role.CHAIR: "chair",
+                 Role.AGENCY_OFFICIAL: "agency_contact"}
 
 
 class Commune:
@@ -101,7 +104,7 @@ def commune(db: Database, clock: FrozenClock) -> Commune:
             if role in ROLE_AGENCY:
                 official = directory.create_official(s, clock, SYSTEM, directory.OfficialIn(
                     full_name=f"Cán bộ Thử {n}", agency_code=ROLE_AGENCY[role], title="Cán bộ",
-                    phone=f"+8490000{n:04d}"))
+                    phone=f"+8490000{n:04d}", position=ROLE_POSITION[role]))
                 official_id = official.id
                 out.officials[role] = official.id or 0
             user, key = create_user(s, clock, SYSTEM, UserIn(

@@ -35,12 +35,14 @@ def list_cases(
     abuse_form: AbuseForm | None = None,
     received_from: AwareDatetime | None = None,
     received_to: AwareDatetime | None = None,
+    overdue: Annotated[bool, Query(description="Only cases past a legal time limit")] = False,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=queries.MAX_PAGE_SIZE)] = 20,
 ) -> Any:
     flt = queries.CaseFilter(state=state, assignee_id=assignee_id, place_code=place,
                              abuse_form=abuse_form, received_from=received_from,
-                             received_to=received_to)
+                             received_to=received_to,
+                             overdue_at=rt.clock.now() if overdue else None)
     with rt.db.read() as session:
         return queries.list_cases(session, actor, flt, page, page_size)
 
@@ -72,7 +74,7 @@ def _trigger_route(trigger: str, data_model: type[BaseModel]) -> None:
 
     router.add_api_route(
         f"/{{code}}/transitions/{trigger}", endpoint, methods=["POST"], response_model=CaseChanged,
-        responses=responses(401, 403, 404, 409, 422, 503), summary=f"Trigger: {trigger}",
+        responses=responses(401, 403, 404, 409, 413, 422, 503), summary=f"Trigger: {trigger}",
         description=description, operation_id=f"trigger_{trigger}", name=f"trigger_{trigger}")
 
 
@@ -87,7 +89,8 @@ def unknown_trigger(rt: RuntimeDep, actor: CurrentActor, code: CodePath, trigger
     raise UnknownTrigger(trigger[:40], allowed_triggers(state))
 
 
-@router.post("/{code}/assign", response_model=CaseChanged, responses=responses(401, 403, 404, 409, 422))
+@router.post("/{code}/assign", response_model=CaseChanged,
+             responses=responses(401, 403, 404, 409, 413, 422))
 def assign(rt: RuntimeDep, actor: CurrentActor, code: CodePath, body: AssignRequest) -> CaseChanged:
     with rt.db.write() as session:
         case = workflow.assign(session, rt.clock, actor, code, body.official_id, body.expected_version)
@@ -95,7 +98,7 @@ def assign(rt: RuntimeDep, actor: CurrentActor, code: CodePath, body: AssignRequ
 
 
 @router.post("/{code}/notes", status_code=201, response_model=NoteOut,
-             responses=responses(401, 403, 404, 422))
+             responses=responses(401, 403, 404, 413, 422))
 def add_note(rt: RuntimeDep, actor: CurrentActor, code: CodePath, body: NoteRequest) -> Any:
     with rt.db.write() as session:
         note = workflow.add_note(session, rt.clock, actor, code, body.text)
@@ -103,7 +106,7 @@ def add_note(rt: RuntimeDep, actor: CurrentActor, code: CodePath, body: NoteRequ
 
 
 @router.post("/{code}/services/{service_id}/end", status_code=204,
-             responses=responses(401, 403, 404, 422))
+             responses=responses(401, 403, 404, 413, 422))
 def end_service(rt: RuntimeDep, actor: CurrentActor, code: CodePath,
                 service_id: Annotated[int, Path(ge=1)], body: EndServiceRequest) -> None:
     with rt.db.write() as session:

@@ -1,0 +1,46 @@
+"""Twilio's delivery status callbacks. Signed with the account's auth token against the public
+URL we gave Twilio; anything unsigned, badly signed, or arriving while no token is configured
+gets 403."""
+
+from fastapi import APIRouter, Request, Response
+
+from api.deps import RuntimeDep
+from api.errors import error_response, responses
+from notifications.callbacks import SignatureRefused, check_signature, record_status
+from notifications.outbox import enqueue_sms
+from notifications.routing import resolve
+from states import audit
+from states.actors import Actor
+
+router = APIRouter(tags=["webhooks"])
+PATH = "/webhooks/twilio/status"
+CALLBACKS = Actor(ref="system:twilio-callback", role=None)
+
+
+@router.post(PATH, status_code=204, responses=responses(403, 422))
+async def twilio_status(request: Request, rt: RuntimeDep) -> Response:
+    form = await request.form()
+    params = {k: str(v) for k, v in form.items()}
+    url = rt.policy.notify.public_url + PATH + (f"?{request.url.query}" if request.url.query else "")
+    try:
+        check_signature(rt.twilio_auth_token, url, params, request.headers.get("X-Twilio-Signature"))
+    except SignatureRefused:
+        return error_response(403, "bad_signature", "Chữ ký không hợp lệ.", "Signature refused.")
+    sid, status = params.get("MessageSid", ""), params.get("MessageStatus", "")
+    if not sid or not status or len(sid) > 64 or len(status) > 16:
+        return error_response(422, "validation_error", "Thiếu MessageSid hoặc MessageStatus.",
+                              "MessageSid and MessageStatus are required.", field="MessageSid",
+                              rule="required")
+    now = rt.clock.now()
+    with rt.db.write() as session:
+        result = record_status(session, now, sid, status, params.get("ErrorCode"))
+        if result.unreachable_official is not None:
+            heads = resolve(session, "head")
+            for head in heads:
+                enqueue_sms(session, rt.policy.notify, dedupe_key=f"unreachable-cb:{sid}:{head.id}",
+                            official=head, template="unreachable", now=now,
+                            who=result.unreachable_official, reason=params.get("ErrorCode"))
+            audit.record(session, at=now, actor=CALLBACKS, action="notification.unreachable", case_id=None,
+                         after={"official": result.unreachable_official, "error_code": params.get("ErrorCode"),
+                                "recipients": [h.id for h in heads]})
+    return Response(status_code=204)
