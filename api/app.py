@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from api import errors
 from api.deps import Runtime
+from api.limits import BodyLimit, security_headers
 from api.routers import cases, deadlines, directory, reports, webhooks
 
 
@@ -43,16 +44,14 @@ def create_app(runtime: Runtime, *, max_body_bytes: int = 256 * 1024,
     errors.install(app)
 
     @app.middleware("http")
-    async def limit_body(request: Request,
-                         call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > max_body_bytes):
-            return errors.error_response(413, "body_too_large", "Yêu cầu quá lớn.",
-                                         f"Request body over {max_body_bytes} bytes.")
+    async def headers(request: Request,
+                      call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Cache-Control", "no-store")
+        security_headers(response.headers)
         return response
+
+    # Outermost, so that the limit holds before anything reads the body.
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
 
     @app.get("/health", tags=["ops"])
     def health() -> JSONResponse:

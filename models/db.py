@@ -75,11 +75,9 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
+        """A read-only session. Closing (not rolling back) keeps loaded rows usable after."""
         with Session(self.reader, expire_on_commit=False) as session:
-            try:
-                yield session
-            finally:
-                session.rollback()
+            yield session
 
     def dispose(self) -> None:
         self.writer.dispose()

@@ -68,6 +68,10 @@ def _request_hash(report: HotlineReport | StaffReport | CitizenReport) -> str:
 def _idempotency_key(actor: Actor, report: Any, header_key: str | None) -> tuple[str, str] | None:
     if isinstance(report, HotlineReport):
         return f"111:{report.hotline_ref}", "hotline_ref"
+    if header_key and actor.is_public:
+        # Citizens share no identity: scope their key by the request itself, so that two
+        # people who pick the same key never see each other's answer.
+        return f"key:public:{header_key}:{_request_hash(report)}", "Idempotency-Key"
     if header_key:
         return f"key:{actor.ref}:{header_key}", "Idempotency-Key"
     return None
@@ -140,6 +144,7 @@ def submit_report(session: Session, clock: Clock, actor: Actor, policy: CommuneP
                "abuse_forms": row.abuse_forms, "received_at": received_at.isoformat(),
                "hotline_ref": row.hotline_ref}
     if linked:
+        case.flags = sorted(set(case.flags) | set(flags))
         case.version += 1
         case.updated_at = now
         session.add(case)
