@@ -69,7 +69,7 @@ def _trigger_route(trigger: str, data_model: type[BaseModel]) -> None:
                  body: Annotated[TransitionRequest[data_model], Body()]) -> CaseChanged:  # type: ignore[valid-type]
         with rt.db.write() as session:
             case = workflow.advance(session, rt.clock, actor, code, trigger, body.data,
-                                    body.expected_version)
+                                    body.expected_version, policy=rt.policy)
         return _changed(case)
 
     router.add_api_route(
