@@ -51,6 +51,7 @@ class Case(SQLModel, table=True):
     opened_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
     closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    reopened_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     closure_reason: str | None = Field(default=None, max_length=32)
     transferred_to: str | None = Field(default=None, max_length=200)
     previous_case_id: int | None = Field(default=None, foreign_key="case_file.id")

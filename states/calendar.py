@@ -20,6 +20,7 @@ def _vn_holidays(year: int) -> frozenset[date]:
 
 @dataclass(frozen=True)
 class WorkingCalendar:
+    day_starts_at: time = time(7, 30)
     day_ends_at: time = time(17, 0)
     extra_days_off: frozenset[date] = field(default_factory=frozenset)
     makeup_working_days: frozenset[date] = field(default_factory=frozenset)
@@ -33,6 +34,19 @@ class WorkingCalendar:
         if (day.month, day.day) == CULTURE_DAY:
             return not self.culture_day_off
         return day not in _vn_holidays(day.year)
+
+    def office_hours(self, at: datetime) -> datetime:
+        """`at` if it falls in office hours of a working day, else the next opening (in UTC):
+        reminders and escalations about working-day limits should not ring at night."""
+        local = at.astimezone(LOCAL_TZ)
+        day = local.date()
+        if self.is_working_day(day) and self.day_starts_at <= local.time() <= self.day_ends_at:
+            return at
+        if not (self.is_working_day(day) and local.time() < self.day_starts_at):
+            day += timedelta(days=1)
+            while not self.is_working_day(day):
+                day += timedelta(days=1)
+        return datetime.combine(day, self.day_starts_at, tzinfo=LOCAL_TZ).astimezone(UTC)
 
     def add_working_days(self, start: datetime, days: int) -> datetime:
         """The end of the `days`-th working day after the day of `start` (local time), in UTC.

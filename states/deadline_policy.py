@@ -71,7 +71,9 @@ def load_policy(path: Path | None = None, overrides: dict[str, dict[str, Any]] |
     raw = tomllib.loads((path or DEFAULT_FILE).read_text(encoding="utf-8"))
     cal = raw.get("calendar", {})
     hh, mm = (int(x) for x in cal.get("day_ends_at", "17:00").split(":"))
+    sh, sm = (int(x) for x in cal.get("day_starts_at", "07:30").split(":"))
     calendar = WorkingCalendar(
+        day_starts_at=time(sh, sm),
         day_ends_at=time(hh, mm),
         extra_days_off=frozenset(date.fromisoformat(d) for d in cal.get("extra_days_off", [])),
         makeup_working_days=frozenset(date.fromisoformat(d) for d in cal.get("makeup_working_days", [])),

@@ -26,6 +26,7 @@ from states import audit
 from states.actors import Actor
 from states.deadline_policy import DeadlinePolicy, DeadlineRule
 from states.errors import InvalidInput, NotFound
+from states.policy import default_deadlines
 
 SWEEPER = Actor(ref="system:deadline-sweep", role=None)
 
@@ -37,19 +38,42 @@ class Stage:
     level: str  # worker | head | chair | province
 
 
-def ladder(rule: DeadlineRule, levels: tuple[str, ...], starts_at: datetime, due_at: datetime) -> list[Stage]:
+def ladder(rule: DeadlineRule, policy: DeadlinePolicy, starts_at: datetime, due_at: datetime) -> list[Stage]:
+    """The stages of one deadline. For working-day limits, reminders and escalations wait for
+    office hours (a limit counted in working days is not chased at night); clock-hour limits
+    such as the 12-hour emergency window are chased at any hour."""
     window = due_at - starts_at
+    levels = policy.ladder
     out = [Stage(starts_at + window * f, "reminder", "worker") for f in rule.reminders]
     out.append(Stage(due_at, "overdue", levels[0]))
     out += [Stage(due_at + rule.escalate_every * i, "escalation", level)
             for i, level in enumerate(levels[1:], start=1)]
+    if rule.unit == "working_days":
+        out = [s if s.kind == "overdue" else Stage(policy.calendar.office_hours(s.at), s.kind, s.level)
+               for s in out]
     return out
 
 
+def _receipt(case: Case) -> datetime:
+    """Limits counted from receipt count, for a reopened case, from the reopening."""
+    return max(case.received_at, case.reopened_at) if case.reopened_at else case.received_at
+
+
+def _still_to_raise(stages: list[Stage], index: int, acknowledged: bool) -> bool:
+    return not acknowledged or stages[index].kind == "overdue"
+
+
+def _next_at(stages: list[Stage], start: int, acknowledged: bool) -> datetime | None:
+    for i in range(start, len(stages)):
+        if _still_to_raise(stages, i, acknowledged):
+            return stages[i].at
+    return None
+
+
 def _open(session: Session, policy: DeadlinePolicy, case: Case, rule: DeadlineRule, now: datetime) -> Deadline:
-    start = case.received_at if rule.counted_from == "received" else now
+    start = _receipt(case) if rule.counted_from == "received" else now
     due = rule.due(start, policy.calendar)
-    stages = ladder(rule, policy.ladder, start, due)
+    stages = ladder(rule, policy, start, due)
     deadline = Deadline(case_id=case.id, kind=rule.kind, opened_at=now, starts_at=start,  # type: ignore[arg-type]
                         due_at=due, stage=0, next_alert_at=stages[0].at)
     session.add(deadline)
@@ -116,8 +140,10 @@ def raise_due_alerts(session: Session, policy: DeadlinePolicy, notify: NotifyCon
         row.next_alert_at = None
         session.add(row)
         return 0
-    stages = ladder(rule, policy.ladder, row.starts_at, row.due_at)
-    due_idx = [i for i in range(row.stage, len(stages)) if stages[i].at <= now]
+    stages = ladder(rule, policy, row.starts_at, row.due_at)
+    acknowledged = row.acknowledged_at is not None
+    due_idx = [i for i in range(row.stage, len(stages))
+               if stages[i].at <= now and _still_to_raise(stages, i, acknowledged)]
     raised = 0
     if due_idx:
         case = session.get(Case, row.case_id)
@@ -126,7 +152,7 @@ def raise_due_alerts(session: Session, policy: DeadlinePolicy, notify: NotifyCon
             _raise(session, notify, rule, row, case, i, stages[i], now)
             raised += 1
         row.stage = due_idx[-1] + 1
-    row.next_alert_at = stages[row.stage].at if row.stage < len(stages) else None
+    row.next_alert_at = _next_at(stages, row.stage, acknowledged)
     session.add(row)
     session.flush()
     return raised
@@ -141,6 +167,9 @@ def _raise(session: Session, notify: NotifyConfig, rule: DeadlineRule, row: Dead
     school = session.execute(select(Report.school_agency_id).where(Report.case_id == case.id)
                              .order_by(Report.id).limit(1)).scalar_one_or_none()
     recipients = resolve(session, stage.level, assignee_id=case.assignee_id, school_agency_id=school)
+    fallback = not recipients
+    if fallback:  # nobody holds that position: the administrator must hear, not no one
+        recipients = resolve(session, "sysadmin")
     expires = row.due_at if stage.kind == "reminder" else now + notify.sms_validity
     for official in recipients:
         token = sign(notify.link_secret, row.id or 0, official.id or 0, now + notify.ack_link_ttl)
@@ -152,11 +181,13 @@ def _raise(session: Session, notify: NotifyConfig, rule: DeadlineRule, row: Dead
     audit.record(session, at=now, actor=SWEEPER, action="deadline.alert", case_id=case.id,
                  after={"deadline_id": row.id, "deadline": row.kind, "stage": index,
                         "alert": stage.kind, "level": stage.level, "due_at": row.due_at.isoformat(),
-                        "recipients": [o.id for o in recipients]})
+                        "recipients": [o.id for o in recipients], "fallback": fallback})
 
 
-def acknowledge(session: Session, now: datetime, actor: Actor, deadline_id: int) -> Deadline:
-    """Someone has it in hand: the ladder stops climbing for this deadline."""
+def acknowledge(session: Session, now: datetime, actor: Actor, deadline_id: int,
+                policy: DeadlinePolicy | None = None) -> Deadline:
+    """Someone has it in hand: reminders stop and the ladder stops climbing for this deadline.
+    If the limit has not passed yet, its overdue alert still comes when it does."""
     row = session.execute(select(Deadline).where(Deadline.id == deadline_id).with_for_update()
                           ).scalar_one_or_none()
     if row is None:
@@ -166,7 +197,10 @@ def acknowledge(session: Session, now: datetime, actor: Actor, deadline_id: int)
                            "This deadline is no longer open.")
     if row.acknowledged_at is not None:
         return row
-    row.acknowledged_at, row.acknowledged_by, row.next_alert_at = now, actor.ref, None
+    row.acknowledged_at, row.acknowledged_by = now, actor.ref
+    rule = (policy or default_deadlines()).rules.get(row.kind)
+    row.next_alert_at = None if rule is None else _next_at(
+        ladder(rule, policy or default_deadlines(), row.starts_at, row.due_at), row.stage, True)
     session.add(row)
     session.flush()
     audit.record(session, at=now, actor=actor, action="deadline.acknowledged", case_id=row.case_id,

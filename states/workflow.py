@@ -173,6 +173,7 @@ def _close(session: Session, case: Case, data: CloseData, actor: Actor, now: dat
 def _reopen(session: Session, case: Case, data: ReasonData, actor: Actor, now: datetime) -> dict[str, Any]:
     case.closure_reason = case.transferred_to = None
     case.closed_at = None
+    case.reopened_at = now
     return {"reopened": True}
 
 
@@ -208,7 +209,10 @@ def _deadline_events(session: Session, case: Case, trigger: str, data: BaseModel
             if data.emergency_action.separated_from_carer:
                 out.append("separated_from_carer")
         elif data.emergency and not session.execute(
-                select(EmergencyAction.id).where(EmergencyAction.case_id == case.id)).first():
+                select(EmergencyAction.id).where(
+                    EmergencyAction.case_id == case.id,
+                    # a reopened case's old emergency action does not protect the child now
+                    EmergencyAction.done_at >= (case.reopened_at or case.received_at))).first():
             out.append("emergency_decided")
     if isinstance(data, EmergencyActionData) and data.separated_from_carer:
         out.append("separated_from_carer")

@@ -38,7 +38,8 @@ class Acknowledged(BaseModel):
 def acknowledge(rt: RuntimeDep, actor: CurrentActor, deadline_id: Annotated[int, Path(ge=1)]) -> Any:
     authorize(actor, "deadline.acknowledge")
     with rt.db.write() as session:
-        row = deadlines.acknowledge(session, rt.clock.now(), actor, deadline_id)
+        row = deadlines.acknowledge(session, rt.clock.now(), actor, deadline_id,
+                                    rt.policy.deadlines)
     return Acknowledged(deadline_id=row.id or 0, kind=row.kind, acknowledged_at=row.acknowledged_at,
                         acknowledged_by=row.acknowledged_by or "")
 
@@ -81,7 +82,8 @@ def ack_by_link(rt: RuntimeDep, token: Token) -> HTMLResponse:
     actor = Actor(ref=f"official:{claim.official_id}", role=None, official_id=claim.official_id)
     try:
         with rt.db.write() as session:
-            deadlines.acknowledge(session, rt.clock.now(), actor, claim.deadline_id)
+            deadlines.acknowledge(session, rt.clock.now(), actor, claim.deadline_id,
+                                  rt.policy.deadlines)
     except DomainError as err:
         return _page(err.message_vi, err.message_en, "", 409)
     return _page("Đã xác nhận. Cảm ơn!", "Acknowledged. Thank you!", "")

@@ -177,3 +177,30 @@ def test_overrides_replace_single_values() -> None:
 def test_bad_policy_values_are_refused(overrides: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         load_policy(overrides=overrides)
+
+
+@pytest.mark.parametrize(("local", "expected"), [
+    (datetime(2026, 3, 2, 10, 0), datetime(2026, 3, 2, 10, 0)),    # Monday morning: as is
+    (datetime(2026, 3, 2, 6, 0), datetime(2026, 3, 2, 7, 30)),     # before opening: same day
+    (datetime(2026, 3, 2, 23, 18), datetime(2026, 3, 3, 7, 30)),   # night: next morning
+    (datetime(2026, 3, 7, 11, 0), datetime(2026, 3, 9, 7, 30)),    # Saturday: Monday
+    (datetime(2026, 2, 13, 18, 0), datetime(2026, 2, 23, 7, 30)),  # Friday evening before Tết
+])
+def test_office_hours_holds_working_day_alerts_to_the_next_opening(local: datetime, expected: datetime) -> None:
+    at = local.replace(tzinfo=LOCAL_TZ)
+    assert WorkingCalendar().office_hours(at) == expected.replace(tzinfo=LOCAL_TZ).astimezone(UTC)
+
+
+def test_working_day_limits_are_not_chased_at_night_but_clock_hour_limits_are() -> None:
+    from states.deadlines import ladder
+
+    policy = load_policy()
+    start = datetime(2026, 3, 2, 20, 0, tzinfo=LOCAL_TZ)
+    plan = policy.rules["plan_submission"]
+    for stage in ladder(plan, policy, start, plan.due(start, policy.calendar)):
+        local = stage.at.astimezone(LOCAL_TZ)
+        assert policy.calendar.is_working_day(local.date()) and time(7, 30) <= local.time() <= time(17, 0)
+    emergency = policy.rules["emergency_protection"]
+    night = [s.at.astimezone(LOCAL_TZ).time() for s in
+             ladder(emergency, policy, start, emergency.due(start, policy.calendar))]
+    assert any(t < time(7, 30) or t > time(17, 0) for t in night)

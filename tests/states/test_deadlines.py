@@ -220,8 +220,6 @@ def test_reopen_opens_a_reassessment_counted_from_the_reopening(world: World) ->
     assert world.deadline(code, "reassessment").status == "met"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: limits counted from 'received' use the first receipt of a "
-                   "reopened case, so the plan after a reopening is overdue at once and climbs to the province")
 def test_after_reopening_plan_submission_counts_from_the_reopening(world: World) -> None:
     code = world.open()
     world.fire(HEAD, code, "close", reason="duplicate")
@@ -233,9 +231,6 @@ def test_after_reopening_plan_submission_counts_from_the_reopening(world: World)
     assert world.deadline(code, "plan_submission").due_at == at(8, 17, month=4)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: an emergency action of the case's earlier episode (before "
-                   "close/reopen) stops a new emergency decision from opening emergency protection and "
-                   "from telling police, health station and chair")
 def test_an_emergency_decided_after_reopening_is_chased_again(world: World) -> None:
     code = world.open()
     world.fire(W, code, "assess", risk_level="high", emergency=True, emergency_action=action(at(2, 8, 30)))
@@ -420,3 +415,14 @@ def test_the_audit_chain_verifies_after_sweeps(world: World) -> None:
     with world.db.read() as s:
         verdict = audit.verify(s)
     assert verdict.ok, verdict
+
+
+def test_acknowledging_before_the_limit_stops_reminders_but_not_the_overdue_alert(world: World) -> None:
+    code = world.open()
+    world.sweep(at(2, 14, 5))  # the half-time reminder
+    d = world.deadline(code, "initial_assessment")
+    with world.db.write() as s:
+        deadlines.acknowledge(s, world.clock.now(), world.commune.actors[W], d.id or 0, world.policy.deadlines)
+    world.sweep(at(2, 19))  # the 90 % reminder time: silenced
+    world.sweep(at(3, 12))  # past the limit and the whole ladder: only the overdue alert
+    assert [kind for _, kind, _ in world.alerts(code)] == ["reminder", "overdue"]
