@@ -67,6 +67,7 @@ class PlanStatus(StrEnum):
     SUBMITTED = "submitted"
     APPROVED = "approved"
     RETURNED = "returned"
+    WITHDRAWN = "withdrawn"  # the case was closed while the plan waited for approval
 
 
 class ServiceKind(StrEnum):

@@ -7,7 +7,11 @@ access-control work (issue 4)."""
 from models.enums import Role
 from states.actors import Actor
 from states.errors import Forbidden
-from states.machine import step_for
+from states.machine import STEPS, step_for
+
+# Anyone who may fire some trigger. Others are refused before the case is even looked up, so
+# that a 404 or a 409 naming the case's state tells them nothing about cases they cannot read.
+TRIGGER_ROLES = frozenset().union(*(step.roles for step in STEPS))
 
 STAFF_INTAKE = frozenset({Role.INTAKE_OPERATOR, Role.CASE_WORKER, Role.HEAD, Role.CHAIR})
 CASE_READERS = frozenset({Role.CASE_WORKER, Role.HEAD, Role.CHAIR, Role.INTAKE_OPERATOR})
@@ -33,7 +37,13 @@ def authorize(actor: Actor, action: str) -> None:
         raise Forbidden(action, actor.role or "public")
 
 
+def authorize_any_trigger(actor: Actor, trigger: str) -> None:
+    if actor.role is None or actor.role not in TRIGGER_ROLES:
+        raise Forbidden(trigger, actor.role or "public")
+
+
 def authorize_trigger(actor: Actor, trigger: str, state: str) -> None:
+    authorize_any_trigger(actor, trigger)
     step = step_for(trigger, state)
     if step is None:
         return  # the machine will answer with the triggers allowed now

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from models import Agency, Case, EmergencyAction, Note, Official, Plan, Review, Service
-from models.enums import CaseState, PlanStatus
+from models.enums import CaseState, ClosureReason, PlanStatus
 from states import audit, deadlines, events
 from states.actors import Actor
 from states.clock import Clock
@@ -31,7 +31,7 @@ from states.commands import (
 from states.errors import InvalidInput, NotFound, StaleVersion
 from states.guards import CaseFacts
 from states.machine import fire
-from states.permissions import authorize, authorize_trigger
+from states.permissions import authorize, authorize_any_trigger, authorize_trigger
 from states.policy import DEFAULT_POLICY, CommunePolicy
 
 TRIGGER_DATA: dict[str, type[BaseModel]] = {
@@ -71,8 +71,15 @@ def _pending_plan(session: Session, case_id: int | None) -> Plan | None:
 
 
 def _facts(session: Session, case: Case) -> CaseFacts:
+    # Only a review of the plan now in force counts towards closing: not one made before a
+    # replan's new approval, nor one from before the case was reopened.
+    approved_at = session.execute(
+        select(Plan.decided_at).where(Plan.case_id == case.id, Plan.status == PlanStatus.APPROVED)
+        .order_by(Plan.decided_at.desc()).limit(1)  # type: ignore[union-attr]
+    ).scalar_one_or_none()
+    since = max(t for t in (approved_at, case.reopened_at, case.received_at) if t is not None)
     last_review = session.execute(
-        select(Review.outcome).where(Review.case_id == case.id)
+        select(Review.outcome).where(Review.case_id == case.id, Review.reviewed_at >= since)
         .order_by(Review.reviewed_at.desc(), Review.id.desc()).limit(1)  # type: ignore[union-attr,attr-defined]
     ).scalar_one_or_none()
     return CaseFacts(state=case.state,
@@ -166,8 +173,16 @@ def _review(session: Session, case: Case, data: ReviewData, actor: Actor, now: d
 
 
 def _close(session: Session, case: Case, data: CloseData, actor: Actor, now: datetime) -> dict[str, Any]:
-    case.closure_reason, case.transferred_to, case.closed_at = data.reason, data.transferred_to, now
-    return {"closure_reason": case.closure_reason, "transferred_to": case.transferred_to}
+    transferred = data.reason == ClosureReason.TRANSFERRED
+    case.closure_reason, case.closed_at = data.reason, now
+    case.transferred_to = data.transferred_to if transferred else None
+    details: dict[str, Any] = {"closure_reason": case.closure_reason, "transferred_to": case.transferred_to}
+    pending = _pending_plan(session, case.id)
+    if pending is not None:  # a plan waiting for approval dies with the case
+        pending.status, pending.decided_at, pending.decided_by = PlanStatus.WITHDRAWN, now, actor.ref
+        session.add(pending)
+        details["plan_withdrawn"] = pending.id
+    return details
 
 
 def _reopen(session: Session, case: Case, data: ReasonData, actor: Actor, now: datetime) -> dict[str, Any]:
@@ -223,6 +238,7 @@ def advance(session: Session, clock: Clock, actor: Actor, code: str, trigger: st
             data: BaseModel, expected_version: int, policy: CommunePolicy = DEFAULT_POLICY) -> Case:
     """Fire `trigger` on the case: the one way a case changes state. Its deadlines, audit event
     and outgoing messages are written in the same transaction."""
+    authorize_any_trigger(actor, trigger)
     case = load_case_for_update(session, code)
     authorize_trigger(actor, trigger, case.state)
     _check_version(case, expected_version)

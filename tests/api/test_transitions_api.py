@@ -277,10 +277,6 @@ def test_case_detail_shows_allowed_triggers_and_the_timeline(api: Api) -> None:
     assert shown["risk_level"] == "high" and shown["version"] == 3
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (confidentiality): authorize_trigger lets any role through when the trigger is illegal "
-    "in the current state, so a role that may not read cases (hotline, agency official) gets 409 "
-    "naming the case's state and allowed triggers instead of 403"))
 def test_a_role_that_cannot_read_cases_learns_nothing_from_an_illegal_trigger(api: Api) -> None:
     code, version = api.case_in("received")
     assert api.client.get(f"/cases/{code}", headers=api.commune.headers(Role.HOTLINE)).status_code == 403

@@ -396,8 +396,6 @@ def test_unknown_case_is_not_found(flow: Flow) -> None:
         flow.fire(W, "NH-2026-999999", "assess", ASSESS, version=1)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: closing a case early leaves its submitted plan pending; after "
-                   "reopen+assess, no new plan can be submitted and the old one can still be approved")
 def test_a_plan_pending_at_early_closure_does_not_block_a_new_plan_after_reopening(flow: Flow) -> None:
     code = flow.to("assessed")
     flow.fire(W, code, "submit_plan", PLAN)
