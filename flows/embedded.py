@@ -1,9 +1,14 @@
 """The embedded scheduler: APScheduler inside `kipthoi serve`, running the same jobs as the
-Prefect deployments. A short tick sweeps and dispatches; a one-off job is also set for the next
-`next_alert_at`, so an alert is raised at its time, not up to a tick later.
+Prefect deployments.
 
-Run it in exactly one process: with several API workers, use Prefect (`KIPTHOI_SCHEDULER__MODE=prefect`)
-or a separate `kipthoi scheduler` process."""
+Sweeping and sending are separate jobs with separate locks, so a backlog of messages (say,
+Twilio down and a retry queue building) never delays raising an alert. The sweep runs on a
+short tick and is also woken at the next `next_alert_at`, so an alert is raised at its time,
+not up to a tick later; a wake that finds a sweep already running asks it to go round again
+rather than being lost.
+
+Run it in exactly one process: with several API workers, use Prefect
+(`KIPTHOI_SCHEDULER__MODE=prefect`) or a separate `kipthoi scheduler` process."""
 
 import logging
 import threading
@@ -24,35 +29,71 @@ class EmbeddedScheduler:
                  tick_seconds: float = 5.0) -> None:
         self.db, self.clock, self.policy, self.dispatcher = db, clock, policy, dispatcher
         self.tick_seconds = tick_seconds
-        self._lock = threading.Lock()
+        self._sweep_lock = threading.Lock()
+        self._send_lock = threading.Lock()
+        self._again = threading.Event()
         self._scheduler = BackgroundScheduler(timezone=UTC)
-        self._wake_at: datetime | None = None
 
     def start(self) -> None:
-        self._scheduler.add_job(self.run_once, "interval", seconds=self.tick_seconds, id="tick",
-                                max_instances=1, coalesce=True, next_run_time=datetime.now(UTC))
+        now = datetime.now(UTC)
+        self._scheduler.add_job(self.sweep_once, "interval", seconds=self.tick_seconds, id="sweep",
+                                max_instances=1, coalesce=True, next_run_time=now)
+        self._scheduler.add_job(self.send_once, "interval", seconds=self.tick_seconds, id="send",
+                                max_instances=1, coalesce=True, next_run_time=now)
         self._scheduler.start()
 
     def shutdown(self) -> None:
         self._scheduler.shutdown(wait=True)
 
     def run_once(self) -> None:
-        """Sweep, dispatch, then set the wake-up for the next alert. One at a time."""
-        if not self._lock.acquire(blocking=False):
+        """One sweep and one send, as a tick does (used by tests and `kipthoi sweep`)."""
+        self.sweep_once()
+        self.send_once()
+
+    def sweep_once(self) -> None:
+        if not self._sweep_lock.acquire(blocking=False):
+            self._again.set()  # the running sweep goes round once more: no wake is lost
             return
         try:
-            run_sweep(self.db, self.clock, self.policy)
-            self.dispatcher.run()
+            while True:
+                self._again.clear()
+                try:
+                    report = run_sweep(self.db, self.clock, self.policy)
+                except Exception:  # a failed sweep must not stop the scheduler; the next tick retries
+                    log.exception("deadline sweep failed")
+                    break
+                if report.alerts:
+                    self._kick_sender()
+                if not self._again.is_set():
+                    break
             self._schedule_wake()
-        except Exception:  # a failed run must not kill the scheduler; the next tick retries
-            log.exception("scheduled run failed")
         finally:
-            self._lock.release()
+            self._sweep_lock.release()
+
+    def send_once(self) -> None:
+        if not self._send_lock.acquire(blocking=False):
+            return
+        try:
+            self.dispatcher.run()
+        except Exception:
+            log.exception("dispatch failed")
+        finally:
+            self._send_lock.release()
+
+    def _kick_sender(self) -> None:
+        if self._scheduler.running:
+            self._scheduler.add_job(self.send_once, "date", run_date=datetime.now(UTC), id="send-now",
+                                    replace_existing=True, misfire_grace_time=None)
 
     def _schedule_wake(self) -> None:
-        wake = next_wake(self.db)
-        if wake is None or wake == self._wake_at:
+        try:
+            wake = next_wake(self.db)
+        except Exception:
+            log.exception("could not read the next alert time")
             return
-        self._wake_at = wake
-        self._scheduler.add_job(self.run_once, "date", run_date=max(wake, datetime.now(UTC)),
+        if wake is None or not self._scheduler.running:
+            return
+        # Always (re)set the wake job: comparing with the last value loses a wake that fired
+        # while a sweep held the lock.
+        self._scheduler.add_job(self.sweep_once, "date", run_date=max(wake, datetime.now(UTC)),
                                 id="wake", replace_existing=True, misfire_grace_time=None)

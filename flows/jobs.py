@@ -2,6 +2,7 @@
 under APScheduler inside `kipthoi serve` (embedded). Both are safe to run twice at once."""
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,6 +26,7 @@ DISPATCHER = Actor(ref="system:dispatcher", role=None)
 class SweepReport:
     deadlines: int = 0
     alerts: int = 0
+    failed: int = 0
 
 
 def run_sweep(db: Database, clock: Clock, policy: CommunePolicy, batch: int = 500,
@@ -41,9 +43,13 @@ def run_sweep(db: Database, clock: Clock, policy: CommunePolicy, batch: int = 50
             break
         for deadline_id in ids:
             seen.add(deadline_id)
-            with db.write() as session:
-                report.alerts += deadlines.raise_due_alerts(session, policy.deadlines, policy.notify,
-                                                            deadline_id, now)
+            try:
+                with db.write() as session:
+                    report.alerts += deadlines.raise_due_alerts(session, policy.deadlines, policy.notify,
+                                                                deadline_id, now)
+            except Exception:  # one broken deadline must not hold back every other alert
+                log.exception("deadline %d could not be swept; it is retried next sweep", deadline_id)
+                report.failed += 1
             report.deadlines += 1
     if report.alerts:
         log.info("sweep raised %d alerts on %d deadlines", report.alerts, report.deadlines)
@@ -67,9 +73,13 @@ class Dispatcher:
     status_callback: str | None = None
     batch: int = 50
 
-    def run(self, max_rounds: int = 100) -> DispatchReport:
+    def run(self, max_rounds: int = 100, max_seconds: float = 30.0) -> DispatchReport:
+        """Send until the outbox is empty, or for at most `max_seconds` (the rest next run)."""
         total = DispatchReport()
+        started = time.monotonic()
         for _ in range(max_rounds):
+            if time.monotonic() - started > max_seconds:
+                break
             report = dispatch_once(self.db, self.clock.now, self.sms, self.policy.notify, self.webhook,
                                    self.retry, self.batch, self.status_callback, _audit_hook)
             for name in ("claimed", "sent", "retried", "failed", "dead", "expired"):
