@@ -1,16 +1,16 @@
 """The FastAPI app factory. The composition root (`kipthoi`) builds the runtime and hands it in,
 so a test builds an app around its own database and clock without environment variables."""
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Protocol
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from api import errors
 from api.deps import Runtime
-from api.limits import BodyLimit, security_headers
+from api.limits import BodyLimit, SecurityHeaders
 from api.routers import cases, deadlines, directory, reports, webhooks
 
 
@@ -43,13 +43,7 @@ def create_app(runtime: Runtime, *, max_body_bytes: int = 256 * 1024,
     app.state.runtime = runtime
     errors.install(app)
 
-    @app.middleware("http")
-    async def headers(request: Request,
-                      call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        response = await call_next(request)
-        security_headers(response.headers)
-        return response
-
+    app.add_middleware(SecurityHeaders)
     # Outermost, so that the limit holds before anything reads the body.
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
 

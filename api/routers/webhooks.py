@@ -2,6 +2,8 @@
 URL we gave Twilio; anything unsigned, badly signed, or arriving while no token is configured
 gets 403."""
 
+from urllib.parse import parse_qsl
+
 from fastapi import APIRouter, Request, Response
 
 from api.deps import RuntimeDep
@@ -19,8 +21,10 @@ CALLBACKS = Actor(ref="system:twilio-callback", role=None)
 
 @router.post(PATH, status_code=204, responses=responses(403, 422))
 async def twilio_status(request: Request, rt: RuntimeDep) -> Response:
-    form = await request.form()
-    params = {k: str(v) for k, v in form.items()}
+    # Twilio posts application/x-www-form-urlencoded; parsed here, because Starlette's
+    # `request.form()` needs python-multipart, which is not a dependency (it answered 500).
+    body = (await request.body()).decode("utf-8", "replace")
+    params = dict(parse_qsl(body, keep_blank_values=True))
     url = rt.policy.notify.public_url + PATH + (f"?{request.url.query}" if request.url.query else "")
     try:
         check_signature(rt.twilio_auth_token, url, params, request.headers.get("X-Twilio-Signature"))
