@@ -13,6 +13,7 @@ from sqlmodel import Session
 from twilio.request_validator import RequestValidator
 
 from models import DeliveryReceipt, OutboxMessage
+from notifications.outbox import is_operational
 from notifications.providers import PERMANENT_CODES
 
 RANK = {"accepted": 0, "queued": 0, "scheduled": 0, "sending": 1, "sent": 2,
@@ -59,6 +60,6 @@ def record_status(session: Session, now: datetime, sid: str, status: str, error_
     session.add(msg)
     unreachable = None
     if status in ("failed", "undelivered") and error_code and error_code.isdigit() \
-            and int(error_code) in PERMANENT_CODES:
+            and int(error_code) in PERMANENT_CODES and not is_operational(msg.dedupe_key):
         unreachable = msg.official_id
     return CallbackResult(duplicate=False, updated=True, unreachable_official=unreachable)

@@ -19,7 +19,7 @@ from sqlmodel import Session
 
 from models import Database, Official, OutboxMessage
 from notifications.config import NotifyConfig
-from notifications.outbox import enqueue_sms
+from notifications.outbox import enqueue_sms, is_operational
 from notifications.providers import SendError, SmsProvider, WebhookSender
 from notifications.routing import resolve
 
@@ -61,6 +61,7 @@ class Claimed:
     official_id: int | None
     case_id: int | None
     expires_at: datetime | None
+    dedupe_key: str = ""
 
 
 def claim(db: Database, now: datetime, batch: int, retry: RetryPolicy) -> list[Claimed]:
@@ -77,7 +78,7 @@ def claim(db: Database, now: datetime, batch: int, retry: RetryPolicy) -> list[C
             row.next_attempt_at = now + retry.lease
             session.add(row)
         return [Claimed(r.id or 0, r.channel, r.recipient, r.body, r.payload, r.attempts,
-                        r.official_id, r.case_id, r.expires_at) for r in rows]
+                        r.official_id, r.case_id, r.expires_at, r.dedupe_key) for r in rows]
 
 
 def _finish(db: Database, msg: Claimed, **values: Any) -> bool:
@@ -142,15 +143,20 @@ def _failed(db: Database, config: NotifyConfig, retry: RetryPolicy, msg: Claimed
     if err.permanent:
         _finish(db, msg, status="failed", last_error=err.reason)
         report.failed += 1
-        if msg.official_id is not None:
+        if is_operational(msg.dedupe_key):
+            log.error("operational message %s failed: %s", msg.id, err.reason)
+        elif msg.official_id is not None:
             _tell(db, config, now, "head", "unreachable", f"unreachable:{msg.id}", hook,
                   who=msg.official_id, reason=err.reason)
         return
     if msg.attempts >= retry.max_attempts:
         _finish(db, msg, status="dead", last_error=err.reason)
         report.dead += 1
-        _tell(db, config, now, "sysadmin", "dead_letter", f"dead:{msg.id}", hook,
-              message=msg.id, attempts=msg.attempts)
+        if is_operational(msg.dedupe_key):
+            log.error("operational message %s dead: %s", msg.id, err.reason)
+        else:
+            _tell(db, config, now, "sysadmin", "dead_letter", f"dead:{msg.id}", hook,
+                  message=msg.id, attempts=msg.attempts)
         return
     _finish(db, msg, status="pending", next_attempt_at=now + retry.delay(msg.attempts),
             last_error=err.reason)

@@ -17,6 +17,15 @@ from notifications.routing import resolve
 from notifications.sms import segments
 from notifications.templates import local_time, render
 
+# Keys of the messages *about* messages (a number unreachable, a dead letter): when one of these
+# cannot be delivered it raises no further message, or a head whose own number fails would be
+# told so, by a message that fails, for ever.
+OPERATIONAL_KEYS = ("unreachable:", "unreachable-cb:", "dead:")
+
+
+def is_operational(dedupe_key: str) -> bool:
+    return dedupe_key.startswith(OPERATIONAL_KEYS)
+
 
 def _insert(session: Session, values: dict[str, Any]) -> bool:
     dialect = session.get_bind().dialect.name

@@ -3,6 +3,7 @@ webhook sender (status updates to the 111 hotline). Chosen by settings, never pa
 
 import json
 import logging
+import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -47,7 +48,8 @@ class ConsoleProvider:
         self.count += 1
         # The body carries no personal data by construction (see templates); the number is masked.
         log.info("SMS to ...%s: %s", to[-3:], body)
-        return f"console-{self.count}"
+        # Unique across instances and processes: status callbacks find a message by this id.
+        return f"console-{uuid.uuid4().hex}"
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,19 @@ def is_gsm7(text: str) -> bool:
 
 def segments(text: str) -> int:
     if is_gsm7(text):
-        septets = sum(2 if c in _GSM_EXT else 1 for c in text)
-        return 1 if septets <= 160 else -(-septets // 153)
-    units = len(text.encode("utf-16-le")) // 2
-    return 1 if units <= 70 else -(-units // 67)
+        costs, single, per = [2 if c in _GSM_EXT else 1 for c in text], 160, 153
+    else:
+        costs, single, per = [len(c.encode("utf-16-le")) // 2 for c in text], 70, 67
+    if sum(costs) <= single:
+        return 1
+    # A character is never split across segments (an escape sequence, a surrogate pair), so a
+    # segment may end one unit short: pack greedily rather than divide.
+    count, used = 1, 0
+    for cost in costs:
+        if used + cost > per:
+            count, used = count + 1, 0
+        used += cost
+    return count
 
 
 def unaccent(text: str) -> str:
