@@ -32,6 +32,10 @@ class RetryPolicy:
     base: timedelta = timedelta(seconds=30)
     cap: timedelta = timedelta(minutes=30)
     lease: timedelta = timedelta(minutes=2)
+    # The longest one send may take (the provider's timeout and then some). A dispatcher stops
+    # working through its batch while a send could still outlast the lease: past the lease
+    # another dispatcher may claim the same rows, and the message would go out twice.
+    send_budget: timedelta = timedelta(seconds=15)
 
     def delay(self, attempts: int, rand: Callable[[], float] = random.random) -> timedelta:
         """Full jitter: a random wait up to base·2^(attempts-1), capped."""
@@ -114,10 +118,14 @@ def dispatch_once(db: Database, clock: Callable[[], datetime], sms: SmsProvider,
                   batch: int = 50, status_callback: str | None = None,
                   on_alert: AlertHook | None = None) -> DispatchReport:
     report = DispatchReport()
-    claimed = claim(db, clock(), batch, retry)
+    claimed_at = clock()
+    claimed = claim(db, claimed_at, batch, retry)
     report.claimed = len(claimed)
-    for msg in claimed:
+    for position, msg in enumerate(claimed):
         now = clock()
+        if now + retry.send_budget >= claimed_at + retry.lease:
+            _release(db, claimed[position:], now)
+            break
         if msg.expires_at is not None and now >= msg.expires_at:
             _finish(db, msg, status="expired", last_error="validity period passed before sending")
             report.expired += 1
@@ -137,6 +145,20 @@ def dispatch_once(db: Database, clock: Callable[[], datetime], sms: SmsProvider,
     return report
 
 
+PROVIDER_REFUSED = frozenset({20003})  # Twilio: authentication failed
+
+
+def _release(db: Database, rest: list[Claimed], now: datetime) -> None:
+    """Hand back rows this dispatcher no longer has time to send, as if never claimed."""
+    with db.write() as session:
+        for msg in rest:
+            session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == msg.id, OutboxMessage.status == "sending",
+                       OutboxMessage.attempts == msg.attempts)
+                .values(status="pending", attempts=msg.attempts - 1, next_attempt_at=now))
+
+
 def _failed(db: Database, config: NotifyConfig, retry: RetryPolicy, msg: Claimed, err: SendError,
             now: datetime, report: DispatchReport, hook: AlertHook | None) -> None:
     report.errors.append(err.reason)
@@ -145,6 +167,12 @@ def _failed(db: Database, config: NotifyConfig, retry: RetryPolicy, msg: Claimed
         report.failed += 1
         if is_operational(msg.dedupe_key):
             log.error("operational message %s failed: %s", msg.id, err.reason)
+        elif err.code in PROVIDER_REFUSED:
+            # Our account, not the official's phone: an SMS about it would go the same way.
+            log.error("the SMS provider refused our credentials (%s): check the configuration", err.reason)
+            if hook is not None:
+                with db.write() as session:
+                    hook(session, now, "notification.provider_refused", {"message": msg.id, "reason": err.reason})
         elif msg.official_id is not None:
             _tell(db, config, now, "head", "unreachable", f"unreachable:{msg.id}", hook,
                   who=msg.official_id, reason=err.reason)

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from flows.jobs import Dispatcher
 from models import AuditEvent, Database, Official, OutboxMessage
 from models.enums import Language, Position, RiskLevel, Role
-from notifications.dispatch import RetryPolicy, claim
+from notifications.dispatch import RetryPolicy, claim, dispatch_once
 from notifications.outbox import enqueue_sms
 from notifications.providers import TwilioConfig, TwilioProvider, WebhookSender
 from states import directory, intake, workflow
@@ -190,10 +190,12 @@ def test_alerts_about_failed_alerts_do_not_cascade(db: Database, clock: FrozenCl
         d.run()
         clock.advance(FAST.cap)
     final = rows(db)
-    assert len(final) == 2
+    # Refused credentials are our configuration, not the official's phone: no SMS about it
+    # (it would be refused too), one audit event for the administrator to find.
+    assert len(final) == (1 if failure == "permanent" else 2)
     assert {r.status for r in final} == ({"failed"} if failure == "permanent" else {"dead"})
-    assert len(fake.requests) == (2 if failure == "permanent" else 2 * FAST.max_attempts)
-    action = "notification.unreachable" if failure == "permanent" else "notification.dead_letter"
+    assert len(fake.requests) == (1 if failure == "permanent" else 2 * FAST.max_attempts)
+    action = "notification.provider_refused" if failure == "permanent" else "notification.dead_letter"
     assert len(audit_events(db, action)) == 1
 
 
@@ -391,3 +393,23 @@ def test_hotline_status_webhook_4xx_fails_without_retry(
     with db.read() as s:
         assert s.execute(select(func.count()).select_from(AuditEvent).where(
             AuditEvent.action.like("notification.%"))).scalar_one() == 0  # type: ignore[attr-defined]
+
+
+def test_a_dispatcher_hands_back_what_it_cannot_send_within_its_lease(
+        db: Database, clock: FrozenClock, policy: CommunePolicy, commune: Commune, fake: FakeTwilio) -> None:
+    """Past the lease another dispatcher may claim the same rows: sending them then would send
+    them twice, so a slow dispatcher stops and hands the rest back instead."""
+    for n in range(3):
+        enqueue(db, clock, policy, commune.officials[Role.CASE_WORKER], f"lease-{n}")
+    slow = (FAST.lease - FAST.send_budget) / 2  # the first send fits in the lease, the second would not
+
+    def ticking() -> datetime:  # each reading of the clock costs `slow`: sends are slow
+        now = clock.now()
+        clock.advance(slow)
+        return now
+
+    report = dispatch_once(db, ticking, provider(fake), policy.notify, retry=FAST, batch=10)
+    assert (report.claimed, report.sent) == (3, 1)
+    assert sorted(r.status for r in rows(db)) == ["pending", "pending", "sent"]
+    assert {r.attempts for r in rows(db) if r.status == "pending"} == {0}
+    assert len(fake.requests) == 1
