@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from models import Official, OutboxMessage
 from notifications.config import NotifyConfig
-from notifications.routing import resolve
+from notifications.routing import Roster
 from notifications.sms import segments
 from notifications.templates import local_time, render
 
@@ -27,11 +27,17 @@ def is_operational(dedupe_key: str) -> bool:
     return dedupe_key.startswith(OPERATIONAL_KEYS)
 
 
+_TABLE = OutboxMessage.__table__  # Core, not the ORM's bulk-insert path: we want the rowcount
+_INSERTS = {
+    "postgresql": pg_insert(_TABLE).on_conflict_do_nothing(index_elements=["dedupe_key"]),  # type: ignore[arg-type]
+    "sqlite": sqlite_insert(_TABLE).on_conflict_do_nothing(index_elements=["dedupe_key"]),  # type: ignore[arg-type]
+}
+
+
 def _insert(session: Session, values: dict[str, Any]) -> bool:
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = insert(OutboxMessage).values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+    # One statement built once per dialect, executed with parameters: compiled once, cached.
+    stmt = _INSERTS[session.get_bind().dialect.name]
+    return bool(session.execute(stmt, values).rowcount)  # type: ignore[attr-defined]
 
 
 def enqueue_sms(session: Session, config: NotifyConfig, *, dedupe_key: str, official: Official,
@@ -78,12 +84,13 @@ def notify(session: Session, config: NotifyConfig, event: CaseEvent) -> int:
     written = 0
     link = f"{config.public_url}/c/{event.case_code}"
     due = local_time(event.due_at) if event.due_at else ""
-    for route in config.routes:
-        if not route.matches(event.name, list(event.abuse_forms)):
-            continue
+    routes = [r for r in config.routes if r.matches(event.name, list(event.abuse_forms))]
+    roster = Roster.load(session) if routes else None
+    for route in routes:
+        assert roster is not None
         for target in route.to:
-            for official in resolve(session, target, assignee_id=event.assignee_id,
-                                    school_agency_id=event.school_agency_id):
+            for official in roster.resolve(target, assignee_id=event.assignee_id,
+                                           school_agency_id=event.school_agency_id):
                 written += enqueue_sms(
                     session, config, dedupe_key=f"event:{event.seq}:{route.template}:{official.id}",
                     official=official, template=route.template, now=event.at, case_id=event.case_id,

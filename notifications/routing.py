@@ -43,33 +43,44 @@ def default_routes() -> tuple[Route, ...]:
     return load_routes()
 
 
-def _active(session: Session, *conditions: object) -> list[Official]:
-    return list(session.execute(
-        select(Official).where(Official.active.is_(True), *conditions).order_by(Official.id)  # type: ignore[attr-defined,arg-type]
-    ).scalars())
+@dataclass(frozen=True)
+class Roster:
+    """The active officials and the kind of each agency, read once per event: a commune has
+    tens of officials, so one query and a filter beat a query per recipient name."""
 
+    officials: tuple[Official, ...]
+    agency_kind: dict[int, str]
 
-def _agency_contacts(session: Session, agency_ids: list[int]) -> list[Official]:
-    if not agency_ids:
-        return []
-    people = _active(session, Official.agency_id.in_(agency_ids))  # type: ignore[attr-defined]
-    contacts = [o for o in people if o.position == "agency_contact"]
-    return contacts or people
+    @classmethod
+    def load(cls, session: Session) -> "Roster":
+        officials = tuple(session.execute(
+            select(Official).where(Official.active.is_(True)).order_by(Official.id)  # type: ignore[attr-defined]
+        ).scalars())
+        kinds = {i: k for i, k in session.execute(select(Agency.id, Agency.kind)) if i is not None}
+        return cls(officials, kinds)
+
+    def _contacts(self, agency_ids: set[int]) -> list[Official]:
+        people = [o for o in self.officials if o.agency_id in agency_ids]
+        contacts = [o for o in people if o.position == "agency_contact"]
+        return contacts or people
+
+    def resolve(self, target: str, *, assignee_id: int | None = None,
+                school_agency_id: int | None = None) -> list[Official]:
+        """The officials a recipient name stands for, right now."""
+        if target == "worker" and assignee_id is not None:
+            assignee = [o for o in self.officials if o.id == assignee_id]
+            if assignee:
+                return assignee
+        if target in POSITIONS:
+            return [o for o in self.officials if o.position in POSITIONS[target]]
+        if target == "school":
+            return self._contacts({school_agency_id} if school_agency_id else set())
+        if target.startswith("agency:"):
+            kind = target.split(":", 1)[1]
+            return self._contacts({i for i, k in self.agency_kind.items() if k == kind})
+        raise ValueError(f"unknown recipient '{target}'")
 
 
 def resolve(session: Session, target: str, *, assignee_id: int | None = None,
             school_agency_id: int | None = None) -> list[Official]:
-    """The officials a recipient name stands for, right now."""
-    if target == "worker" and assignee_id is not None:
-        assignee = session.get(Official, assignee_id)
-        if assignee is not None and assignee.active:
-            return [assignee]
-    if target in POSITIONS:
-        return _active(session, Official.position.in_(POSITIONS[target]))  # type: ignore[attr-defined]
-    if target == "school":
-        return _agency_contacts(session, [school_agency_id] if school_agency_id else [])
-    if target.startswith("agency:"):
-        kind = target.split(":", 1)[1]
-        ids = list(session.execute(select(Agency.id).where(Agency.kind == kind)).scalars())
-        return _agency_contacts(session, [i for i in ids if i is not None])
-    raise ValueError(f"unknown recipient '{target}'")
+    return Roster.load(session).resolve(target, assignee_id=assignee_id, school_agency_id=school_agency_id)

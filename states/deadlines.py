@@ -81,11 +81,11 @@ def _open(session: Session, policy: DeadlinePolicy, case: Case, rule: DeadlineRu
 
 
 def apply_events(session: Session, policy: DeadlinePolicy, case: Case, events: list[str],
-                 now: datetime) -> dict[str, list[Any]]:
+                 now: datetime, *, new_case: bool = False) -> dict[str, list[Any]]:
     """Meet, cancel and open the case's deadlines for what just happened; returns the changes
-    for the audit event of the same command."""
+    for the audit event of the same command. A case opened in this transaction has none yet."""
     changes: dict[str, list[Any]] = {"met": [], "cancelled": [], "opened": []}
-    open_rows = list(session.execute(
+    open_rows = [] if new_case else list(session.execute(
         select(Deadline).where(Deadline.case_id == case.id, Deadline.status == "open")).scalars())
     for event in events:
         for row in open_rows:

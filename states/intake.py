@@ -134,11 +134,12 @@ def submit_report(session: Session, clock: Clock, actor: Actor, policy: CommuneP
     )
     session.add(row)
     known_forms = set(session.execute(
-        select(CaseAbuseForm.form).where(CaseAbuseForm.case_id == case.id)).scalars())
+        select(CaseAbuseForm.form).where(CaseAbuseForm.case_id == case.id)).scalars()) if linked else set()
     for form in dict.fromkeys(row.abuse_forms):
         if form not in known_forms:
             session.add(CaseAbuseForm(case_id=case.id, form=form))
     session.flush()
+    all_forms = tuple(sorted(known_forms | set(row.abuse_forms)))
 
     summary = {"report_id": row.id, "channel": row.channel, "place": place.code,
                "abuse_forms": row.abuse_forms, "received_at": received_at.isoformat(),
@@ -152,12 +153,15 @@ def submit_report(session: Session, clock: Clock, actor: Actor, policy: CommuneP
                              after={**summary, "case": case.code, "rule": "same_child_open_case"})
         events.publish(session, policy, case, "report.linked", event.seq, now)
     else:
-        opened = deadlines.apply_events(session, policy.deadlines, case, ["case.opened"], now)
+        opened = deadlines.apply_events(session, policy.deadlines, case, ["case.opened"], now,
+                                        new_case=True)
         event = audit.record(session, at=now, actor=actor, action="case.opened", case_id=case.id,
                              after={**summary, "case": case.code, "state": case.state,
                                     "flags": case.flags, "deadlines": opened})
-        events.publish(session, policy, case, "case.opened", event.seq, now,
-                       state_changed=True, due_kind="initial_assessment")
+        due = next((datetime.fromisoformat(d["due_at"]) for d in opened.get("opened", [])
+                    if d["kind"] == "initial_assessment"), None)
+        events.publish(session, policy, case, "case.opened", event.seq, now, state_changed=True,
+                       known=events.Known(all_forms, row.hotline_ref, school_id, due))
 
     response = _response(report, case, row, linked)
     if key is not None:
