@@ -17,4 +17,7 @@ def deadline_sweep() -> dict[str, int]:
     finally:
         jobs.db.dispose()
     get_run_logger().info("raised %d alerts on %d deadlines", report.alerts, report.deadlines)
+    if report.failed:
+        # The others were swept; failing the run makes the broken ones visible in Prefect.
+        raise RuntimeError(f"{report.failed} deadlines could not be swept (see the log)")
     return asdict(report)

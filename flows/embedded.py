@@ -32,6 +32,7 @@ class EmbeddedScheduler:
         self._sweep_lock = threading.Lock()
         self._send_lock = threading.Lock()
         self._again = threading.Event()
+        self._stopping = threading.Event()
         self._scheduler = BackgroundScheduler(timezone=UTC)
 
     def start(self) -> None:
@@ -43,6 +44,11 @@ class EmbeddedScheduler:
         self._scheduler.start()
 
     def shutdown(self) -> None:
+        # APScheduler's shutdown(wait=True) holds its job-store lock while waiting for running
+        # jobs; a job that then adds a job would wait on that lock for ever. So: first stop our
+        # jobs from adding any (the flag is set under both locks), then shut down.
+        with self._sweep_lock, self._send_lock:
+            self._stopping.set()
         self._scheduler.shutdown(wait=True)
 
     def run_once(self) -> None:
@@ -81,7 +87,7 @@ class EmbeddedScheduler:
             self._send_lock.release()
 
     def _kick_sender(self) -> None:
-        if self._scheduler.running:
+        if self._scheduler.running and not self._stopping.is_set():
             self._scheduler.add_job(self.send_once, "date", run_date=datetime.now(UTC), id="send-now",
                                     replace_existing=True, misfire_grace_time=None)
 
@@ -91,7 +97,7 @@ class EmbeddedScheduler:
         except Exception:
             log.exception("could not read the next alert time")
             return
-        if wake is None or not self._scheduler.running:
+        if wake is None or not self._scheduler.running or self._stopping.is_set():
             return
         # Always (re)set the wake job: comparing with the last value loses a wake that fired
         # while a sweep held the lock.
