@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select
 from sqlmodel import Session
 
 from models import Alert, Case, Deadline, Report
@@ -107,15 +107,20 @@ def apply_events(session: Session, policy: DeadlinePolicy, case: Case, events: l
     return {k: v for k, v in changes.items() if v}
 
 
+# Rendered inline, not bound: only a literal lets every plan (PostgreSQL's generic plans too)
+# use the partial index `WHERE status = 'open'`.
+OPEN = literal("open", literal_execute=True)
+
+
 def due_deadline_ids(session: Session, now: datetime, limit: int) -> list[int]:
     return [i for i in session.execute(
-        select(Deadline.id).where(Deadline.status == "open", Deadline.next_alert_at <= now)  # type: ignore[operator]
+        select(Deadline.id).where(Deadline.status == OPEN, Deadline.next_alert_at <= now)  # type: ignore[operator]
         .order_by(Deadline.next_alert_at).limit(limit)).scalars() if i is not None]
 
 
 def next_alert_at(session: Session) -> datetime | None:
     result: datetime | None = session.execute(
-        select(func.min(Deadline.next_alert_at)).where(Deadline.status == "open")).scalar_one_or_none()
+        select(func.min(Deadline.next_alert_at)).where(Deadline.status == OPEN)).scalar_one_or_none()
     if result is not None and result.tzinfo is None:  # func.min loses the column type on SQLite
         result = result.replace(tzinfo=UTC)
     return result

@@ -62,8 +62,16 @@ def pg_drop_schema(schema: str) -> None:
 
 
 def pg_reset(db: Database) -> None:
-    tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
+    """Empty every table and restart the id sequences. Row deletes and setval cost a few ms on
+    these small tables, where TRUNCATE of every table cost 60–500 ms per test."""
+    tables = list(reversed(SQLModel.metadata.sorted_tables))
     with db.writer.begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        for table in tables:
+            conn.execute(text(f'DELETE FROM "{table.name}"'))
+        sequences = conn.execute(text(
+            "SELECT pg_get_serial_sequence(c.table_name, c.column_name) FROM information_schema.columns c "
+            "WHERE c.table_schema = current_schema() AND c.column_default LIKE 'nextval%'")).scalars().all()
+        for seq in sequences:
+            conn.execute(text("SELECT setval(:s, 1, false)"), {"s": seq})
         conn.execute(text("INSERT INTO audit_head (id, last_seq, last_hash) VALUES (1, 0, :h)"),
                      {"h": GENESIS_HASH})
