@@ -82,7 +82,6 @@ class CaseEvent:
 def notify(session: Session, config: NotifyConfig, event: CaseEvent) -> int:
     """Enqueue what the routing table says this event causes; returns rows written."""
     written = 0
-    link = f"{config.public_url}/c/{event.case_code}"
     due = local_time(event.due_at) if event.due_at else ""
     routes = [r for r in config.routes if r.matches(event.name, list(event.abuse_forms))]
     roster = Roster.load(session) if routes else None
@@ -94,7 +93,7 @@ def notify(session: Session, config: NotifyConfig, event: CaseEvent) -> int:
                 written += enqueue_sms(
                     session, config, dedupe_key=f"event:{event.seq}:{route.template}:{official.id}",
                     official=official, template=route.template, now=event.at, case_id=event.case_id,
-                    code=event.case_code, due=due, link=link)
+                    code=event.case_code, due=due)
     if event.hotline_ref and config.hotline_status_url and event.state_changed:
         written += enqueue_webhook(
             session, dedupe_key=f"hotline:{event.seq}", url=config.hotline_status_url, now=event.at,

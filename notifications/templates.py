@@ -1,6 +1,7 @@
 """Message templates, Vietnamese and English. They carry no personal data: only the case code,
-what is due, the due time in local time, and a link — never the child's name, the place, or
-the report's content (Luật Trẻ em Art. 6(11), Nghị định 56 Art. 33)."""
+what is due, the due time in local time, and (for alerts) the acknowledgement link — never the
+child's name, the place, or the report's content (Luật Trẻ em Art. 6(11), Nghị định 56 Art. 33).
+Event messages carry no link: there is no page to send a phone to until the web UI exists."""
 
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -11,20 +12,20 @@ DISPLAY_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
 TEMPLATES: dict[str, dict[str, str]] = {
     "new_report": {
-        "vi": "[kipthoi] Vụ việc mới {code}. Cần đánh giá ban đầu trước {due}. {link}",
-        "en": "[kipthoi] New case {code}. Initial assessment due {due}. {link}",
+        "vi": "[kipthoi] Vụ việc mới {code}. Cần đánh giá ban đầu trước {due}.",
+        "en": "[kipthoi] New case {code}. Initial assessment due {due}.",
     },
     "crime_report": {
-        "vi": "[kipthoi] Vụ việc {code} có dấu hiệu tội phạm, đề nghị Công an xã phối hợp xử lý. {link}",
-        "en": "[kipthoi] Case {code} may involve a crime; the commune police are asked to act. {link}",
+        "vi": "[kipthoi] Vụ việc {code} có dấu hiệu tội phạm, đề nghị Công an xã phối hợp xử lý.",
+        "en": "[kipthoi] Case {code} may involve a crime; the commune police are asked to act.",
     },
     "emergency": {
-        "vi": "[kipthoi] KHẨN: vụ việc {code} cần bảo vệ khẩn cấp, hạn {due}. {link}",
-        "en": "[kipthoi] URGENT: case {code} needs emergency protection by {due}. {link}",
+        "vi": "[kipthoi] KHẨN: vụ việc {code} cần bảo vệ khẩn cấp, hạn {due}.",
+        "en": "[kipthoi] URGENT: case {code} needs emergency protection by {due}.",
     },
     "school_violence": {
-        "vi": "[kipthoi] Vụ việc {code}: bạo lực học đường, đề nghị nhà trường phối hợp. {link}",
-        "en": "[kipthoi] Case {code}: school violence; the school is asked to cooperate. {link}",
+        "vi": "[kipthoi] Vụ việc {code}: bạo lực học đường, đề nghị nhà trường phối hợp.",
+        "en": "[kipthoi] Case {code}: school violence; the school is asked to cooperate.",
     },
     "reminder": {
         "vi": "[kipthoi] Nhắc: {code} - {what} hạn {due}. Xác nhận: {link}",

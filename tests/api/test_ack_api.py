@@ -284,6 +284,8 @@ def test_api_transitions_use_the_communes_deadline_policy_and_links(
     # 10 working days from Monday 2/3 by the commune's override: Monday 16/3, 17:00 = 10:00 UTC.
     due = datetime.fromisoformat(api.deadline(code, "plan_submission")["due_at"])
     assert due == datetime(2026, 3, 16, 10, tzinfo=UTC)
+    clock.advance(timedelta(hours=13))  # past the 12-hour emergency window: alerts with ack links
+    assert run_sweep(db, clock, policy).alerts > 0
     with db.read() as s:
-        bodies = list(s.execute(select(OutboxMessage.body).where(OutboxMessage.case_id.is_not(None))).scalars())  # type: ignore[union-attr]
-    assert bodies and all("https://kipthoi.xa-gia-lap.vn/" in b for b in bodies)
+        bodies = list(s.execute(select(OutboxMessage.body).where(OutboxMessage.alert_id.is_not(None))).scalars())  # type: ignore[union-attr]
+    assert bodies and all("https://kipthoi.xa-gia-lap.vn/a/" in b for b in bodies)
