@@ -7,9 +7,10 @@ from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from models import Database, Place
-from models.enums import AgencyKind, Role
+from models.enums import AgencyKind, ClosureReason, ReviewOutcome, RiskLevel, Role, ServiceKind
 from states import directory, intake, workflow
 from states.accounts import UserIn, create_user
 from states.actors import SYSTEM, Actor
@@ -121,8 +122,8 @@ def _file_and_move(db: Database, policy: CommunePolicy, actors: dict[Role, Actor
         result = intake.submit_report(s, clock, actor, policy, report)
         from models import Case, Report
 
-        code = s.execute(select(Case.code).join(Report, Report.case_id == Case.id).where(
-            Report.tracking_code == result.response["tracking_code"])).scalar_one()
+        code = s.execute(select(col(Case.code)).join(Report, col(Report.case_id) == col(Case.id)).where(
+            col(Report.tracking_code) == result.response["tracking_code"])).scalar_one()
     steps = _steps(PROGRESS[i], received, i)
     worker, chair = actors[Role.CASE_WORKER], actors[Role.CHAIR]
     head = actors[Role.HEAD]
@@ -138,14 +139,14 @@ def _file_and_move(db: Database, policy: CommunePolicy, actors: dict[Role, Actor
 
 def _steps(progress: int, received: Any, i: int) -> list[tuple[str, Any, str]]:
     emergency = i % 4 == 2
-    assess = AssessData(risk_level="high" if emergency else "medium", emergency=emergency,
+    assess = AssessData(risk_level=RiskLevel.HIGH if emergency else RiskLevel.MEDIUM, emergency=emergency,
                         emergency_action=EmergencyActionData(
                             action_taken="Đưa trẻ đến Trạm Y tế sơ cứu; tách khỏi người gây hại.",
                             who_was_called="Công an xã; Trạm Y tế xã", done_at=received + timedelta(hours=3),
                             separated_from_carer=True) if emergency else None)
     steps: list[tuple[str, Any, str]] = []
     if progress == -1:
-        return [("close", CloseData(reason="not_substantiated", note="Xác minh không có cơ sở."), "h")]
+        return [("close", CloseData(reason=ClosureReason.NOT_SUBSTANTIATED, note="Xác minh không có cơ sở."), "h")]
     if progress >= 1:
         steps.append(("assess", assess, "w"))
     if progress >= 2:
@@ -154,9 +155,9 @@ def _steps(progress: int, received: Any, i: int) -> list[tuple[str, Any, str]]:
     if progress >= 3:
         steps.append(("approve_plan", DecisionData(note="Đồng ý."), "c"))
     if progress >= 4:
-        steps.append(("start_service", ServiceData(kind="psychological", agency_code="TYT",
+        steps.append(("start_service", ServiceData(kind=ServiceKind.PSYCHOLOGICAL, agency_code="TYT",
                                                    started_on=date.today() - timedelta(days=5)), "w"))
     if progress >= 5:
-        steps.append(("review", ReviewData(findings="Trẻ đã ổn định.", risk_level="low", outcome="close"), "w"))
-        steps.append(("close", CloseData(reason="no_longer_at_risk"), "c"))
+        steps.append(("review", ReviewData(findings="Trẻ đã ổn định.", risk_level=RiskLevel.LOW, outcome=ReviewOutcome.CLOSE), "w"))
+        steps.append(("close", CloseData(reason=ClosureReason.NO_LONGER_AT_RISK), "c"))
     return steps

@@ -6,7 +6,7 @@ be computed from the same text on both.
 """
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
@@ -31,5 +31,5 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+            return cast(datetime, value.replace(tzinfo=UTC))
+        return cast(datetime, value.astimezone(UTC))

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import Session
+from sqlmodel import Session, col
 from twilio.request_validator import RequestValidator
 
 from models import DeliveryReceipt, OutboxMessage
@@ -49,7 +49,7 @@ def record_status(session: Session, now: datetime, sid: str, status: str, error_
     if not inserted:
         return CallbackResult(duplicate=True, updated=False)
     msg = session.execute(
-        select(OutboxMessage).where(OutboxMessage.provider_id == sid).with_for_update()
+        select(OutboxMessage).where(col(OutboxMessage.provider_id) == sid).with_for_update()
     ).scalar_one_or_none()
     if msg is None:
         return CallbackResult(duplicate=False, updated=False)

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from models import Database, Official, OutboxMessage
 from notifications.config import NotifyConfig
@@ -71,9 +71,9 @@ class Claimed:
 def claim(db: Database, now: datetime, batch: int, retry: RetryPolicy) -> list[Claimed]:
     with db.write() as session:
         query = (select(OutboxMessage)
-                 .where(OutboxMessage.status.in_(("pending", "sending")),  # type: ignore[attr-defined]
-                        OutboxMessage.next_attempt_at <= now)
-                 .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(batch))
+                 .where(col(OutboxMessage.status).in_(("pending", "sending")),
+                        col(OutboxMessage.next_attempt_at) <= now)
+                 .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id)).limit(batch))
         if session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
         rows = list(session.execute(query).scalars())
@@ -90,8 +90,8 @@ def _finish(db: Database, msg: Claimed, **values: Any) -> bool:
     with db.write() as session:
         result = session.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.id == msg.id, OutboxMessage.status == "sending",
-                   OutboxMessage.attempts == msg.attempts)
+            .where(col(OutboxMessage.id) == msg.id, col(OutboxMessage.status) == "sending",
+                   col(OutboxMessage.attempts) == msg.attempts)
             .values(**values))
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -102,7 +102,7 @@ AlertHook = Callable[[Session, datetime, str, dict[str, Any]], None]
 
 
 def _tell(db: Database, config: NotifyConfig, now: datetime, target: str, template: str,
-          key: str, hook: AlertHook | None, **values: object) -> None:
+          key: str, hook: AlertHook | None, **values: Any) -> None:
     with db.write() as session:
         recipients = resolve(session, target)
         for official in recipients:
@@ -154,8 +154,8 @@ def _release(db: Database, rest: list[Claimed], now: datetime) -> None:
         for msg in rest:
             session.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.id == msg.id, OutboxMessage.status == "sending",
-                       OutboxMessage.attempts == msg.attempts)
+                .where(col(OutboxMessage.id) == msg.id, col(OutboxMessage.status) == "sending",
+                       col(OutboxMessage.attempts) == msg.attempts)
                 .values(status="pending", attempts=msg.attempts - 1, next_attempt_at=now))
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Table
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
@@ -27,10 +28,10 @@ def is_operational(dedupe_key: str) -> bool:
     return dedupe_key.startswith(OPERATIONAL_KEYS)
 
 
-_TABLE = OutboxMessage.__table__  # Core, not the ORM's bulk-insert path: we want the rowcount
+_TABLE: Table = OutboxMessage.__table__  # type: ignore[attr-defined]  # Core, not the ORM's bulk-insert path: we want the rowcount
 _INSERTS = {
-    "postgresql": pg_insert(_TABLE).on_conflict_do_nothing(index_elements=["dedupe_key"]),  # type: ignore[arg-type]
-    "sqlite": sqlite_insert(_TABLE).on_conflict_do_nothing(index_elements=["dedupe_key"]),  # type: ignore[arg-type]
+    "postgresql": pg_insert(_TABLE).on_conflict_do_nothing(index_elements=["dedupe_key"]),
+    "sqlite": sqlite_insert(_TABLE).on_conflict_do_nothing(index_elements=["dedupe_key"]),
 }
 
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from models import Agency, Official
 
@@ -54,9 +54,9 @@ class Roster:
     @classmethod
     def load(cls, session: Session) -> "Roster":
         officials = tuple(session.execute(
-            select(Official).where(Official.active.is_(True)).order_by(Official.id)  # type: ignore[attr-defined]
+            select(Official).where(col(Official.active).is_(True)).order_by(col(Official.id))
         ).scalars())
-        kinds = {i: k for i, k in session.execute(select(Agency.id, Agency.kind)) if i is not None}
+        kinds = {i: k for i, k in session.execute(select(col(Agency.id), col(Agency.kind))) if i is not None}
         return cls(officials, kinds)
 
     def _contacts(self, agency_ids: set[int]) -> list[Official]:

@@ -8,7 +8,7 @@ import secrets
 
 from pydantic import Field
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from models import ApiKey, Official, User
 from models.enums import Role
@@ -35,7 +35,7 @@ def _digest(key: str) -> str:
 
 def create_user(session: Session, clock: Clock, actor: Actor, data: UserIn) -> tuple[User, str]:
     """Make an account and its first API key; returns the key in clear, once."""
-    if session.execute(select(User).where(User.username == data.username)).first() is not None:
+    if session.execute(select(User).where(col(User.username) == data.username)).first() is not None:
         raise InvalidInput("username", "unique", "Tên đăng nhập đã tồn tại.", "username already exists.")
     if data.official_id is not None and session.get(Official, data.official_id) is None:
         raise InvalidInput("official_id", "known_official", "Không có cán bộ này.", "No such official.")
@@ -57,8 +57,8 @@ def issue_key(session: Session, clock: Clock, user: User) -> str:
 
 def actor_for_key(session: Session, key: str) -> Actor | None:
     found = session.execute(
-        select(User).join(ApiKey, ApiKey.user_id == User.id)
-        .where(ApiKey.key_hash == _digest(key), ApiKey.revoked_at.is_(None), User.active.is_(True))  # type: ignore[union-attr,attr-defined]
+        select(User).join(ApiKey, col(ApiKey.user_id) == col(User.id))
+        .where(col(ApiKey.key_hash) == _digest(key), col(ApiKey.revoked_at).is_(None), col(User.active).is_(True))
     ).scalar_one_or_none()
     if found is None:
         return None

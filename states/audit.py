@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from models import AuditEvent, AuditHead
 from states.actors import Actor
@@ -40,7 +40,7 @@ def record(session: Session, *, at: datetime, actor: Actor, action: str, case_id
            before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> AuditEvent:
     """Append one event in the caller's transaction. Never put personal data in before/after."""
     head = session.execute(
-        select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update()
+        select(AuditHead).where(col(AuditHead.id) == HEAD_ID).with_for_update()
     ).scalar_one()
     before_s, after_s = canonical(before or {}), canonical(after or {})
     seq = head.last_seq + 1
@@ -66,7 +66,7 @@ def _stream(session: Session, batch: int = 2000) -> Iterator[AuditEvent]:
     last = 0
     while True:
         rows = session.execute(
-            select(AuditEvent).where(AuditEvent.seq > last).order_by(AuditEvent.seq).limit(batch)
+            select(AuditEvent).where(col(AuditEvent.seq) > last).order_by(col(AuditEvent.seq)).limit(batch)
         ).scalars().all()
         if not rows:
             return

@@ -3,7 +3,7 @@
 import secrets
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from models import CaseCounter
 from states.locks import lock_key
@@ -15,7 +15,7 @@ _ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 def next_case_code(session: Session, prefix: str, year: int) -> str:
     lock_key(session, f"case-counter:{prefix}:{year}")
     counter = session.execute(
-        select(CaseCounter).where(CaseCounter.prefix == prefix, CaseCounter.year == year)
+        select(CaseCounter).where(col(CaseCounter.prefix) == prefix, col(CaseCounter.year) == year)
         .with_for_update()
     ).scalar_one_or_none()
     if counter is None:

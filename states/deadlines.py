@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, literal, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from models import Alert, Case, Deadline, Report
 from notifications.config import NotifyConfig
@@ -86,7 +86,7 @@ def apply_events(session: Session, policy: DeadlinePolicy, case: Case, events: l
     for the audit event of the same command. A case opened in this transaction has none yet."""
     changes: dict[str, list[Any]] = {"met": [], "cancelled": [], "opened": []}
     open_rows = [] if new_case else list(session.execute(
-        select(Deadline).where(Deadline.case_id == case.id, Deadline.status == "open")).scalars())
+        select(Deadline).where(col(Deadline.case_id) == case.id, col(Deadline.status) == "open")).scalars())
     for event in events:
         for row in open_rows:
             rule = policy.rules.get(row.kind)
@@ -114,13 +114,13 @@ OPEN = literal("open", literal_execute=True)
 
 def due_deadline_ids(session: Session, now: datetime, limit: int) -> list[int]:
     return [i for i in session.execute(
-        select(Deadline.id).where(Deadline.status == OPEN, Deadline.next_alert_at <= now)  # type: ignore[operator]
-        .order_by(Deadline.next_alert_at).limit(limit)).scalars() if i is not None]
+        select(col(Deadline.id)).where(col(Deadline.status) == OPEN, col(Deadline.next_alert_at) <= now)
+        .order_by(col(Deadline.next_alert_at)).limit(limit)).scalars() if i is not None]
 
 
 def next_alert_at(session: Session) -> datetime | None:
     result: datetime | None = session.execute(
-        select(func.min(Deadline.next_alert_at)).where(Deadline.status == OPEN)).scalar_one_or_none()
+        select(func.min(col(Deadline.next_alert_at))).where(col(Deadline.status) == OPEN)).scalar_one_or_none()
     if result is not None and result.tzinfo is None:  # func.min loses the column type on SQLite
         result = result.replace(tzinfo=UTC)
     return result
@@ -135,7 +135,7 @@ def _chosen(stages: list[Stage], due_idx: list[int], now: datetime, due_at: date
 def raise_due_alerts(session: Session, policy: DeadlinePolicy, notify: NotifyConfig,
                      deadline_id: int, now: datetime) -> int:
     """Re-read the deadline under a lock, re-check, raise what is due. Safe to run twice."""
-    query = select(Deadline).where(Deadline.id == deadline_id)
+    query = select(Deadline).where(col(Deadline.id) == deadline_id)
     pg = session.get_bind().dialect.name == "postgresql"
     row = session.execute(query.with_for_update(skip_locked=True) if pg else query).scalar_one_or_none()
     if row is None or row.status != "open" or row.next_alert_at is None or row.next_alert_at > now:
@@ -169,8 +169,8 @@ def _raise(session: Session, notify: NotifyConfig, rule: DeadlineRule, row: Dead
                   due_at=stage.at, raised_at=now)
     session.add(alert)
     session.flush()
-    school = session.execute(select(Report.school_agency_id).where(Report.case_id == case.id)
-                             .order_by(Report.id).limit(1)).scalar_one_or_none()
+    school = session.execute(select(col(Report.school_agency_id)).where(col(Report.case_id) == case.id)
+                             .order_by(col(Report.id)).limit(1)).scalar_one_or_none()
     recipients = resolve(session, stage.level, assignee_id=case.assignee_id, school_agency_id=school)
     fallback = not recipients
     if fallback:  # nobody holds that position: the administrator must hear, not no one
@@ -193,7 +193,7 @@ def acknowledge(session: Session, now: datetime, actor: Actor, deadline_id: int,
                 policy: DeadlinePolicy | None = None) -> Deadline:
     """Someone has it in hand: reminders stop and the ladder stops climbing for this deadline.
     If the limit has not passed yet, its overdue alert still comes when it does."""
-    row = session.execute(select(Deadline).where(Deadline.id == deadline_id).with_for_update()
+    row: Deadline | None = session.execute(select(Deadline).where(col(Deadline.id) == deadline_id).with_for_update()
                           ).scalar_one_or_none()
     if row is None:
         raise NotFound("deadline", str(deadline_id))
@@ -215,7 +215,7 @@ def acknowledge(session: Session, now: datetime, actor: Actor, deadline_id: int,
 
 def overdue_case_ids(now: datetime) -> Any:
     """A subquery of cases with an open deadline past its limit (for the worklist filter)."""
-    return select(Deadline.case_id).where(Deadline.status == "open", Deadline.due_at < now)
+    return select(col(Deadline.case_id)).where(col(Deadline.status) == "open", col(Deadline.due_at) < now)
 
 
 __all__ = ["acknowledge", "apply_events", "due_deadline_ids", "ladder", "next_alert_at",

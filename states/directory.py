@@ -5,7 +5,7 @@ from typing import Any
 from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from models import Agency, Official, Place
 from models.enums import AgencyKind, Language, Position
@@ -71,11 +71,11 @@ def create_agency(session: Session, clock: Clock, actor: Actor, data: AgencyIn) 
 
 def create_official(session: Session, clock: Clock, actor: Actor, data: OfficialIn) -> Official:
     authorize(actor, "directory.write")
-    agency = session.execute(select(Agency).where(Agency.code == data.agency_code)).scalar_one_or_none()
+    agency = session.execute(select(Agency).where(col(Agency.code) == data.agency_code)).scalar_one_or_none()
     if agency is None:
         raise InvalidInput("agency_code", "known_agency", f"Không có cơ quan mã '{data.agency_code}'.",
                            f"No agency with code '{data.agency_code}'.")
-    official = Official(full_name=data.full_name, agency_id=agency.id, title=data.title,  # type: ignore[arg-type]
+    official = Official(full_name=data.full_name, agency_id=agency.id, title=data.title,
                         phone=data.phone, language=data.language, position=data.position)
     session.add(official)
     _flush(session)
@@ -94,21 +94,21 @@ def _flush(session: Session) -> None:
 
 def list_places(session: Session, actor: Actor) -> list[Place]:
     authorize(actor, "directory.read")
-    return list(session.execute(select(Place).order_by(Place.code)).scalars())
+    return list(session.execute(select(Place).order_by(col(Place.code))).scalars())
 
 
 def list_agencies(session: Session, actor: Actor) -> list[Agency]:
     authorize(actor, "directory.read")
-    return list(session.execute(select(Agency).order_by(Agency.code)).scalars())
+    return list(session.execute(select(Agency).order_by(col(Agency.code))).scalars())
 
 
 def list_officials(session: Session, actor: Actor, agency_code: str | None = None) -> list[dict[str, Any]]:
     authorize(actor, "directory.read")
-    query = select(Official, Agency.code).join(Agency, Agency.id == Official.agency_id)
+    query = select(Official, col(Agency.code)).join(Agency, col(Agency.id) == col(Official.agency_id))
     if agency_code:
-        query = query.where(Agency.code == agency_code)
+        query = query.where(col(Agency.code) == agency_code)
     return [
         {"id": o.id, "full_name": o.full_name, "agency_code": code, "title": o.title,
          "phone": o.phone, "language": o.language, "position": o.position, "active": o.active}
-        for o, code in session.execute(query.order_by(Official.id))
+        for o, code in session.execute(query.order_by(col(Official.id)))
     ]

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from models import Case, CaseAbuseForm, Deadline, Report
 from notifications.outbox import CaseEvent, notify
@@ -30,15 +30,15 @@ def publish(session: Session, policy: CommunePolicy, case: Case, name: str, seq:
             school_agency_id=known.school_agency_id, hotline_ref=known.hotline_ref,
             state_changed=state_changed, due_at=known.due_at))
     forms = tuple(session.execute(
-        select(CaseAbuseForm.form).where(CaseAbuseForm.case_id == case.id)).scalars())
+        select(col(CaseAbuseForm.form)).where(col(CaseAbuseForm.case_id) == case.id)).scalars())
     first = session.execute(
-        select(Report.hotline_ref, Report.school_agency_id).where(Report.case_id == case.id)
-        .order_by(Report.id).limit(1)).first()
+        select(col(Report.hotline_ref), col(Report.school_agency_id)).where(col(Report.case_id) == case.id)
+        .order_by(col(Report.id)).limit(1)).first()
     due_at = None
     if due_kind is not None:
         due_at = session.execute(
-            select(Deadline.due_at).where(Deadline.case_id == case.id, Deadline.kind == due_kind,
-                                          Deadline.status == "open")).scalar_one_or_none()
+            select(col(Deadline.due_at)).where(col(Deadline.case_id) == case.id, col(Deadline.kind) == due_kind,
+                                               col(Deadline.status) == "open")).scalar_one_or_none()
     event = CaseEvent(
         name=name, seq=seq, at=now, case_id=case.id or 0, case_code=case.code, state=case.state,
         abuse_forms=forms, assignee_id=case.assignee_id,

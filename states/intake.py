@@ -10,7 +10,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from models import Agency, Case, CaseAbuseForm, Child, IdempotencyRecord, Place, Report, Reporter
 from models.enums import AgencyKind, CaseFlag, CaseState, Role
@@ -93,7 +93,7 @@ def submit_report(session: Session, clock: Clock, actor: Actor, policy: CommuneP
     if key is not None:
         lock_key(session, f"idem:{key[0]}")
         prior = session.execute(
-            select(IdempotencyRecord).where(IdempotencyRecord.key == key[0])
+            select(IdempotencyRecord).where(col(IdempotencyRecord.key) == key[0])
         ).scalar_one_or_none()
         if prior is not None:
             if prior.request_hash != request_hash:
@@ -101,7 +101,7 @@ def submit_report(session: Session, clock: Clock, actor: Actor, policy: CommuneP
             return IntakeResult(response=prior.response, replayed=True)
 
     school_id = _school(session, report)
-    place = session.execute(select(Place).where(Place.code == report.place_code)).scalar_one_or_none()
+    place = session.execute(select(Place).where(col(Place.code) == report.place_code)).scalar_one_or_none()
     if place is None:
         raise InvalidInput("place_code", "known_place",
                            f"Không có thôn/xóm mã '{report.place_code}' trong xã.",
@@ -117,6 +117,7 @@ def submit_report(session: Session, clock: Clock, actor: Actor, policy: CommuneP
     linked = case is not None
     if case is None:
         case = _open_case(session, policy, report, place, received_at, now, keys, flags)
+    assert case.id is not None  # flushed: found in the database or just inserted
 
     reporter_id = None
     if report.reporter is not None and report.reporter.model_dump(exclude_none=True):
@@ -134,7 +135,7 @@ def submit_report(session: Session, clock: Clock, actor: Actor, policy: CommuneP
     )
     session.add(row)
     known_forms = set(session.execute(
-        select(CaseAbuseForm.form).where(CaseAbuseForm.case_id == case.id)).scalars()) if linked else set()
+        select(col(CaseAbuseForm.form)).where(col(CaseAbuseForm.case_id) == case.id)).scalars()) if linked else set()
     for form in dict.fromkeys(row.abuse_forms):
         if form not in known_forms:
             session.add(CaseAbuseForm(case_id=case.id, form=form))
@@ -175,7 +176,7 @@ def _school(session: Session, report: HotlineReport | StaffReport | CitizenRepor
     code = getattr(report, "school_code", None)
     if code is None:
         return None
-    school = session.execute(select(Agency).where(Agency.code == code)).scalar_one_or_none()
+    school: Agency | None = session.execute(select(Agency).where(col(Agency.code) == code)).scalar_one_or_none()
     if school is None or school.kind != AgencyKind.SCHOOL:
         raise InvalidInput("school_code", "known_school", f"Không có trường học mã '{code}'.",
                            f"No school with code '{code}'.")
@@ -208,6 +209,7 @@ def _open_case(session: Session, policy: CommunePolicy, report: Any, place: Plac
                   place_key=keys.by_place if keys else None)
     session.add(child)
     session.flush()
+    assert child.id is not None  # assigned by the flush
     year = received_at.astimezone(LOCAL_TZ).year
     case = Case(
         code=next_case_code(session, policy.code_prefix, year), state=CaseState.RECEIVED,

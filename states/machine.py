@@ -8,7 +8,7 @@ the database; the workflow applies a step's effects after the machine has accept
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from transitions import EventData, Machine, MachineError
 
@@ -89,7 +89,7 @@ class CaseSubject:
 
 def _as_condition(trigger: str, guard: g.Guard) -> Any:
     def condition(event: EventData) -> bool:
-        subject: CaseSubject = event.model
+        subject = cast(CaseSubject, event.model)
         violation = guard(subject.facts, event.kwargs.get("data", {}))
         if violation is not None:
             raise GuardFailed(trigger, violation.field, violation.rule,

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import and_, or_, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from models import Case, Child
 from models.enums import CaseState
@@ -51,13 +51,13 @@ def child_keys(secret: bytes, full_name: str | None, birth_date: date | None,
 def find_open_case(session: Session, keys: ChildKeys | None) -> Case | None:
     if keys is None:
         return None
-    same_place_no_birth = and_(Child.place_key == keys.by_place, Child.birth_date.is_(None))
+    same_place_no_birth = and_(col(Child.place_key) == keys.by_place, col(Child.birth_date).is_(None))
     if keys.by_birth is not None:
-        who = or_(Child.birth_key == keys.by_birth, same_place_no_birth)
+        who = or_(col(Child.birth_key) == keys.by_birth, same_place_no_birth)
     else:
-        who = Child.place_key == keys.by_place
+        who = col(Child.place_key) == keys.by_place
     return session.execute(
-        select(Case).join(Child, Child.id == Case.child_id)
-        .where(who, Case.state != CaseState.CLOSED)
-        .order_by(Case.id).limit(1)
+        select(Case).join(Child, col(Child.id) == col(Case.child_id))
+        .where(who, col(Case.state) != CaseState.CLOSED)
+        .order_by(col(Case.id)).limit(1)
     ).scalar_one_or_none()

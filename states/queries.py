@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from models import (
     Agency,
@@ -55,25 +55,25 @@ class Page:
 
 def list_cases(session: Session, actor: Actor, flt: CaseFilter, page: int, page_size: int) -> Page:
     authorize(actor, "case.read")
-    query = select(Case, Place.code).join(Place, Place.id == Case.place_id, isouter=True)
+    query = select(Case, col(Place.code)).join(Place, col(Place.id) == col(Case.place_id), isouter=True)
     if flt.state:
-        query = query.where(Case.state == flt.state)
+        query = query.where(col(Case.state) == flt.state)
     if flt.assignee_id is not None:
-        query = query.where(Case.assignee_id == flt.assignee_id)
+        query = query.where(col(Case.assignee_id) == flt.assignee_id)
     if flt.place_code:
-        query = query.where(Place.code == flt.place_code)
+        query = query.where(col(Place.code) == flt.place_code)
     if flt.abuse_form:
-        query = query.where(Case.id.in_(  # type: ignore[union-attr]
-            select(CaseAbuseForm.case_id).where(CaseAbuseForm.form == flt.abuse_form)))
+        query = query.where(col(Case.id).in_(
+            select(col(CaseAbuseForm.case_id)).where(col(CaseAbuseForm.form) == flt.abuse_form)))
     if flt.received_from:
-        query = query.where(Case.received_at >= flt.received_from)
+        query = query.where(col(Case.received_at) >= flt.received_from)
     if flt.received_to:
-        query = query.where(Case.received_at < flt.received_to)
+        query = query.where(col(Case.received_at) < flt.received_to)
     if flt.overdue_at:
-        query = query.where(Case.id.in_(overdue_case_ids(flt.overdue_at)))  # type: ignore[union-attr]
+        query = query.where(col(Case.id).in_(overdue_case_ids(flt.overdue_at)))
     total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
     rows = session.execute(
-        query.order_by(Case.received_at.desc(), Case.id.desc())  # type: ignore[attr-defined,union-attr]
+        query.order_by(col(Case.received_at).desc(), col(Case.id).desc())
         .offset((page - 1) * page_size).limit(page_size)
     ).all()
     forms = _forms(session, [c.id for c, _ in rows])
@@ -85,7 +85,7 @@ def _forms(session: Session, ids: list[int | None]) -> dict[int, list[str]]:
     out: dict[int, list[str]] = {}
     if ids:
         for case_id, form in session.execute(
-            select(CaseAbuseForm.case_id, CaseAbuseForm.form).where(CaseAbuseForm.case_id.in_(ids))  # type: ignore[attr-defined]
+            select(col(CaseAbuseForm.case_id), col(CaseAbuseForm.form)).where(col(CaseAbuseForm.case_id).in_(ids))
         ):
             out.setdefault(case_id, []).append(form)
     return out
@@ -105,8 +105,8 @@ def _rows(session: Session, model: Any, case_id: int | None, order: Any) -> list
 def get_case(session: Session, actor: Actor, code: str) -> dict[str, Any]:
     authorize(actor, "case.read")
     found = session.execute(
-        select(Case, Place.code).join(Place, Place.id == Case.place_id, isouter=True)
-        .where(Case.code == code)
+        select(Case, col(Place.code)).join(Place, col(Place.id) == col(Case.place_id), isouter=True)
+        .where(col(Case.code) == code)
     ).first()
     if found is None:
         raise NotFound("case", code)
@@ -170,8 +170,8 @@ PUBLIC_STATUS = {"received": "received", "closed": "closed"}
 def public_status(session: Session, tracking_code: str) -> dict[str, str]:
     """What a citizen may learn from a tracking code: received, being handled, or closed."""
     state = session.execute(
-        select(Case.state).join(Report, Report.case_id == Case.id)
-        .where(Report.tracking_code == tracking_code.strip().upper())
+        select(col(Case.state)).join(Report, col(Report.case_id) == col(Case.id))
+        .where(col(Report.tracking_code) == tracking_code.strip().upper())
     ).scalar_one_or_none()
     if state is None:
         raise NotFound("tracking code", tracking_code)

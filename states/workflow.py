@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from models import Agency, Case, EmergencyAction, Note, Official, Plan, Review, Service
 from models.enums import CaseState, ClosureReason, PlanStatus
@@ -51,8 +51,8 @@ Effect = Callable[[Session, Case, Any, Actor, datetime], dict[str, Any]]
 
 
 def load_case_for_update(session: Session, code: str) -> Case:
-    case = session.execute(
-        select(Case).where(Case.code == code).with_for_update()
+    case: Case | None = session.execute(
+        select(Case).where(col(Case.code) == code).with_for_update()
     ).scalar_one_or_none()
     if case is None:
         raise NotFound("case", code)
@@ -66,7 +66,7 @@ def _check_version(case: Case, expected_version: int) -> None:
 
 def _pending_plan(session: Session, case_id: int | None) -> Plan | None:
     return session.execute(
-        select(Plan).where(Plan.case_id == case_id, Plan.status == PlanStatus.SUBMITTED)
+        select(Plan).where(col(Plan.case_id) == case_id, col(Plan.status) == PlanStatus.SUBMITTED)
     ).scalar_one_or_none()
 
 
@@ -74,13 +74,13 @@ def _facts(session: Session, case: Case) -> CaseFacts:
     # Only a review of the plan now in force counts towards closing: not one made before a
     # replan's new approval, nor one from before the case was reopened.
     approved_at = session.execute(
-        select(Plan.decided_at).where(Plan.case_id == case.id, Plan.status == PlanStatus.APPROVED)
-        .order_by(Plan.decided_at.desc()).limit(1)  # type: ignore[union-attr]
+        select(col(Plan.decided_at)).where(col(Plan.case_id) == case.id, col(Plan.status) == PlanStatus.APPROVED)
+        .order_by(col(Plan.decided_at).desc()).limit(1)
     ).scalar_one_or_none()
     since = max(t for t in (approved_at, case.reopened_at, case.received_at) if t is not None)
     last_review = session.execute(
-        select(Review.outcome).where(Review.case_id == case.id, Review.reviewed_at >= since)
-        .order_by(Review.reviewed_at.desc(), Review.id.desc()).limit(1)  # type: ignore[union-attr,attr-defined]
+        select(col(Review.outcome)).where(col(Review.case_id) == case.id, col(Review.reviewed_at) >= since)
+        .order_by(col(Review.reviewed_at).desc(), col(Review.id).desc()).limit(1)
     ).scalar_one_or_none()
     return CaseFacts(state=case.state,
                      has_submitted_plan=_pending_plan(session, case.id) is not None,
@@ -149,7 +149,7 @@ def _decide_plan(status: PlanStatus) -> Effect:
 
 
 def _start_service(session: Session, case: Case, data: ServiceData, actor: Actor, now: datetime) -> dict[str, Any]:
-    agency = session.execute(select(Agency).where(Agency.code == data.agency_code)).scalar_one_or_none()
+    agency = session.execute(select(Agency).where(col(Agency.code) == data.agency_code)).scalar_one_or_none()
     if agency is None:
         raise InvalidInput("agency_code", "known_agency", f"Không có cơ quan mã '{data.agency_code}'.",
                            f"No agency with code '{data.agency_code}'.")
@@ -224,10 +224,10 @@ def _deadline_events(session: Session, case: Case, trigger: str, data: BaseModel
             if data.emergency_action.separated_from_carer:
                 out.append("separated_from_carer")
         elif data.emergency and not session.execute(
-                select(EmergencyAction.id).where(
-                    EmergencyAction.case_id == case.id,
+                select(col(EmergencyAction.id)).where(
+                    col(EmergencyAction.case_id) == case.id,
                     # a reopened case's old emergency action does not protect the child now
-                    EmergencyAction.done_at >= (case.reopened_at or case.received_at))).first():
+                    col(EmergencyAction.done_at) >= (case.reopened_at or case.received_at))).first():
             out.append("emergency_decided")
     if isinstance(data, EmergencyActionData) and data.separated_from_carer:
         out.append("separated_from_carer")
