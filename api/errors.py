@@ -135,4 +135,5 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
             404: "Not found", 409: "Illegal trigger, stale version or reused idempotency key",
             413: "Body too large", 422: "A field breaks a rule (named in `field` and `rule`)",
             503: "Database busy; retry"}
-    return {c: {"model": ErrorBody, "description": text[c]} for c in codes}
+    # Every route reads or writes the database, and a busy database answers 503: document it.
+    return {c: {"model": ErrorBody, "description": text[c]} for c in sorted({*codes, 503})}
