@@ -40,8 +40,6 @@ import os
 import re
 import secrets
 import shutil
-import signal
-import socket
 import socketserver
 import sqlite3
 import statistics
@@ -59,6 +57,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from _shared import ServedProcess
+from _shared import free_port as _free_port
+from _shared import pg_admin as _pg_admin
+from _shared import pg_plain as _pg_plain
+
 HOST = "127.0.0.1"
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 LIMIT = timedelta(hours=12)  # initial_assessment in states/policy.toml
@@ -66,27 +69,10 @@ OVERDUE = re.compile(r"QUÁ HẠN: (\S+) - ")  # the vi "overdue" template (not 
 PLACES = ["DONG-AN", "TAY-BINH", "NAM-HOA", "BAC-SON", "TRUNG-THANH"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-def _pg_plain(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
-
-
-def _pg_admin(url: str, sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(_pg_plain(url), autocommit=True, connect_timeout=5) as conn:
-        conn.execute(sql)
-
-
 # --------------------------------------------------------------------------- the server
 
 
-class Server:
+class Server(ServedProcess):
     def __init__(self, workdir: Path, db_url: str, fake: Any, tick: float) -> None:
         script = Path(sys.executable).parent / "kipthoi"
         self.cmd = [str(script)] if script.exists() else [sys.executable, "-m", "kipthoi.cli"]
@@ -149,23 +135,6 @@ class Server:
             return resp.status, resp.read()
         finally:
             conn.close()
-
-    def log_tail(self, n: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
-        except OSError:
-            return "(no log)"
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=5)
-
 
 # --------------------------------------------------------------------------- the run
 

@@ -151,16 +151,7 @@ class FakeInProcess:
 
 # --------------------------------------------------------------------------- databases
 
-
-def _pg_plain(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
-
-
-def _pg_admin(url: str, sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(_pg_plain(url), autocommit=True, connect_timeout=5) as conn:
-        conn.execute(sql)
+from _shared import pg_admin as _pg_admin
 
 
 def open_target(kind: str, pg_url: str) -> tuple[Database, Any]:

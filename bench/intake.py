@@ -36,12 +36,16 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+from _shared import ServedProcess
+from _shared import free_port as _free_port
+from _shared import pg_plain as _pg_plain
+from _shared import with_search_path as _with_search_path
+
 HOST = "127.0.0.1"
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 ICT = timezone(timedelta(hours=7))
@@ -230,12 +234,6 @@ async def run_cell(cell: Cell, port: int, make, duration: float, max_requests: i
 # --------------------------------------------------------------------------- the server
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
 def _kipthoi_cmd(python: str, source: Path) -> list[str]:
     script = Path(python).parent / "kipthoi"
     if source == ROOT and script.exists():
@@ -253,7 +251,7 @@ def _env(db_url: str, source: Path, scheduler: str | None = None) -> dict[str, s
     return env
 
 
-class Server:
+class Server(ServedProcess):
     def __init__(self, python: str, source: Path, db_url: str, workdir: Path,
                  scheduler: str | None = None) -> None:
         self.cmd = _kipthoi_cmd(python, source)
@@ -297,23 +295,6 @@ class Server:
             raise RuntimeError(f"no API key for {sorted(missing)} in `kipthoi demo` output:\n{out.stdout}")
         return keys
 
-    def log_tail(self, n: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
-        except OSError:
-            return "(no log)"
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=5)
-
-
 class BaselineServer(Server):
     """bench/baseline_app.py: a bare FastAPI endpoint doing one durable SQLite insert."""
 
@@ -331,15 +312,6 @@ class BaselineServer(Server):
 
 
 # --------------------------------------------------------------------------- PostgreSQL schema
-
-
-def _pg_plain(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
-
-
-def _with_search_path(url: str, schema: str) -> str:
-    sep = "&" if "?" in url else "?"
-    return f"{url}{sep}options={urllib.parse.quote('-csearch_path=' + schema)}"
 
 
 def pg_create_schema(url: str, schema: str) -> None:

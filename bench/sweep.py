@@ -49,7 +49,6 @@ import statistics
 import sys
 import tempfile
 import time
-import urllib.parse
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -79,27 +78,14 @@ FORMS = '["neglect"]'
 # --------------------------------------------------------------------------- databases
 
 
-def _pg_plain(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
-
-
-def _with_search_path(url: str, schema: str) -> str:
-    sep = "&" if "?" in url else "?"
-    return f"{url}{sep}options={urllib.parse.quote('-csearch_path=' + schema)}"
-
-
-def _pg_admin(url: str, sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(_pg_plain(url), autocommit=True, connect_timeout=5) as conn:
-        conn.execute(sql)
-
-
 @dataclass
 class Target:
     kind: str  # sqlite | postgres
     db: Database
     cleanup: Any
+
+from _shared import pg_admin as _pg_admin
+from _shared import with_search_path as _with_search_path
 
 
 def open_target(kind: str, args: argparse.Namespace) -> Target:
