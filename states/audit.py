@@ -36,22 +36,27 @@ def event_hash(prev_hash: str, seq: int, at: datetime, actor: str, action: str,
     return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
 
+_HEAD = AuditHead.__table__  # type: ignore[attr-defined]
+_EVENTS = AuditEvent.__table__  # type: ignore[attr-defined]
+
+
 def record(session: Session, *, at: datetime, actor: Actor, action: str, case_id: int | None,
            before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> AuditEvent:
-    """Append one event in the caller's transaction. Never put personal data in before/after."""
-    head = session.execute(
-        select(AuditHead).where(col(AuditHead.id) == HEAD_ID).with_for_update()
-    ).scalar_one()
+    """Append one event in the caller's transaction. Never put personal data in before/after.
+
+    Plain Core statements, not ORM objects: this runs in every command, and the event is
+    write-once. The returned event is a detached record of what was written."""
+    last_seq, last_hash = session.execute(
+        select(_HEAD.c.last_seq, _HEAD.c.last_hash).where(_HEAD.c.id == HEAD_ID).with_for_update()
+    ).one()
     before_s, after_s = canonical(before or {}), canonical(after or {})
-    seq = head.last_seq + 1
-    digest = event_hash(head.last_hash, seq, at, actor.ref, action, case_id, before_s, after_s)
-    event = AuditEvent(seq=seq, at=at, actor=actor.ref, action=action, case_id=case_id,
-                       before=before_s, after=after_s, prev_hash=head.last_hash, hash=digest)
-    session.add(event)
-    head.last_seq, head.last_hash = seq, digest
-    session.add(head)
-    session.flush()
-    return event
+    seq = last_seq + 1
+    digest = event_hash(last_hash, seq, at, actor.ref, action, case_id, before_s, after_s)
+    values = {"seq": seq, "at": at, "actor": actor.ref, "action": action, "case_id": case_id,
+              "before": before_s, "after": after_s, "prev_hash": last_hash, "hash": digest}
+    session.execute(_EVENTS.insert(), values)
+    session.execute(_HEAD.update().where(_HEAD.c.id == HEAD_ID), {"last_seq": seq, "last_hash": digest})
+    return AuditEvent(**values)
 
 
 @dataclass(frozen=True)

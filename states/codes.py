@@ -2,8 +2,7 @@
 
 import secrets
 
-from sqlalchemy import select
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from models import CaseCounter
 from states.locks import lock_key
@@ -12,18 +11,21 @@ from states.locks import lock_key
 _ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 
 
+_COUNTER = CaseCounter.__table__  # type: ignore[attr-defined]
+
+
 def next_case_code(session: Session, prefix: str, year: int) -> str:
+    """One UPDATE … RETURNING (the row stays locked to the end of the transaction); the first
+    case of a year inserts the row, under the advisory lock on PostgreSQL."""
     lock_key(session, f"case-counter:{prefix}:{year}")
-    counter = session.execute(
-        select(CaseCounter).where(col(CaseCounter.prefix) == prefix, col(CaseCounter.year) == year)
-        .with_for_update()
+    number = session.execute(
+        _COUNTER.update().where(_COUNTER.c.prefix == prefix, _COUNTER.c.year == year)
+        .values(last_number=_COUNTER.c.last_number + 1).returning(_COUNTER.c.last_number)
     ).scalar_one_or_none()
-    if counter is None:
-        counter = CaseCounter(prefix=prefix, year=year, last_number=0)
-    counter.last_number += 1
-    session.add(counter)
-    session.flush()
-    return f"{prefix}-{year}-{counter.last_number:06d}"
+    if number is None:
+        number = 1
+        session.execute(_COUNTER.insert(), {"prefix": prefix, "year": year, "last_number": number})
+    return f"{prefix}-{year}-{number:06d}"
 
 
 def new_tracking_code() -> str:
