@@ -2,10 +2,11 @@
 
 import secrets
 
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
 from models import CaseCounter
-from states.locks import lock_key
 
 # No 0/O, 1/I/L: the code is read out over the phone.
 _ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -15,16 +16,14 @@ _COUNTER = CaseCounter.__table__  # type: ignore[attr-defined]
 
 
 def next_case_code(session: Session, prefix: str, year: int) -> str:
-    """One UPDATE … RETURNING (the row stays locked to the end of the transaction); the first
-    case of a year inserts the row, under the advisory lock on PostgreSQL."""
-    lock_key(session, f"case-counter:{prefix}:{year}")
-    number = session.execute(
-        _COUNTER.update().where(_COUNTER.c.prefix == prefix, _COUNTER.c.year == year)
-        .values(last_number=_COUNTER.c.last_number + 1).returning(_COUNTER.c.last_number)
-    ).scalar_one_or_none()
-    if number is None:
-        number = 1
-        session.execute(_COUNTER.insert(), {"prefix": prefix, "year": year, "last_number": number})
+    """One upsert: the first case of a year inserts the counter, later ones increment it. The
+    row stays locked to the end of the transaction, so numbers have no gaps and no twins."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = (insert(_COUNTER).values(prefix=prefix, year=year, last_number=1)
+            .on_conflict_do_update(index_elements=["prefix", "year"],
+                                   set_={"last_number": _COUNTER.c.last_number + 1})
+            .returning(_COUNTER.c.last_number))
+    number = session.execute(stmt).scalar_one()
     return f"{prefix}-{year}-{number:06d}"
 
 
