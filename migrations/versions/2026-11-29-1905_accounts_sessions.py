@@ -1,0 +1,23 @@
+"""accounts: passwords, login throttle, sessions and refresh tokens
+
+Revision ID: a7c1e0f10001
+Revises: 165030ce7295
+Create Date: 2026-11-29
+"""
+from collections.abc import Sequence
+
+import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
+
+revision: str = 'a7c1e0f10001'
+down_revision: str | None = '165030ce7295'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
