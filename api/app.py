@@ -6,12 +6,17 @@ from contextlib import asynccontextmanager
 from typing import Protocol
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from api import errors
 from api.deps import Runtime
 from api.limits import BodyLimit, SecurityHeaders
+from api.ratelimit import Limiter, RateLimit, RateLimited
+from api.ratelimit import handle as rate_limited
+from api.routers import auth, users
 from api.routers import cases, deadlines, directory, reports, webhooks
+from api.routers import search as case_search
 
 
 class Background(Protocol):
@@ -44,8 +49,21 @@ def create_app(runtime: Runtime, *, max_body_bytes: int = 256 * 1024,
     errors.install(app)
 
     app.add_middleware(SecurityHeaders)
-    # Outermost, so that the limit holds before anything reads the body.
+    # Outside the app, so that the limit holds before anything reads the body.
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    # Outside the body limit: a client over its rate is refused before its body is read.
+    app.state.limiter = None
+    if runtime.rate_limits is not None:
+        app.state.limiter = Limiter(runtime.rate_limits, runtime.clock)
+        app.add_middleware(RateLimit, limiter=app.state.limiter)
+    app.add_exception_handler(RateLimited, rate_limited)
+    # Closed unless origins are configured; then only those, and never with credentials
+    # (tokens travel in the Authorization header, not in cookies).
+    if runtime.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=list(runtime.cors_origins),
+                           allow_credentials=False, allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+                           max_age=600)
 
     @app.get("/health", tags=["ops"])
     def health() -> JSONResponse:
@@ -53,7 +71,10 @@ def create_app(runtime: Runtime, *, max_body_bytes: int = 256 * 1024,
 
     app.include_router(reports.router)
     app.include_router(cases.router)
+    app.include_router(case_search.router)
     app.include_router(directory.router)
     app.include_router(deadlines.router)
     app.include_router(webhooks.router)
+    app.include_router(auth.router)
+    app.include_router(users.router)
     return app

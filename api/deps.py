@@ -1,45 +1,31 @@
-"""Typed dependencies every router reuses."""
+"""Typed dependencies every router reuses.
+
+`Authorization: Bearer <credential>`: a credential starting `kt_` is an API key (machine
+clients: the 111 hotline); anything else is an access token from `POST /auth/token`."""
 
 import hashlib
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api.ratelimit import Limiter, RateLimits
 from models import Database
-from states.accounts import actor_for_key
+from states.accounts import KEY_PREFIX, actor_for_key, user_id_of
 from states.actors import PUBLIC, Actor
+from states.auth import AuthConfig
 from states.clock import Clock
 from states.policy import CommunePolicy
-
-
-@dataclass(frozen=True)
-class Runtime:
-    """What the composition root hands the API."""
-
-    db: Database
-    clock: Clock
-    policy: CommunePolicy
-    # Twilio signs its status callbacks with the account's auth token; without one we refuse them.
-    twilio_auth_token: str | None = None
-
-
-async def get_runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
-
-_bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer kt_...`")
+from states.sessions import Login, login_for_access_token
 
 
 class KeyCache:
     """API key → actor for a short while, so that a busy client does not cost a database read
-    per request. A revoked key stops working within `ttl` seconds."""
+    per request. A revoked key stops working within `ttl` seconds in other worker processes;
+    this process forgets its cache when an administrator revokes keys or deactivates a user."""
 
     def __init__(self, ttl: float = 30.0, size: int = 1024) -> None:
         self.ttl, self.size = ttl, size
@@ -59,38 +45,93 @@ class KeyCache:
                 self._items.clear()
             self._items[key] = (time.monotonic() + self.ttl, actor)
 
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
 
-_keys = KeyCache()
+
+@dataclass(frozen=True)
+class Runtime:
+    """What the composition root hands the API."""
+
+    db: Database
+    clock: Clock
+    policy: CommunePolicy
+    # Twilio signs its status callbacks with the account's auth token; without one we refuse them.
+    twilio_auth_token: str | None = None
+    # Token keys and lifetimes, the login throttle, the password hash cost. The default signs
+    # with a random key and hashes at the library's default cost.
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    keys: KeyCache = field(default_factory=KeyCache)
+    # None: no rate limits (a test's own app). `kipthoi serve` always sets them from settings.
+    rate_limits: RateLimits | None = None
+    # Browser origins allowed to call the API; none: no CORS headers at all.
+    cors_origins: tuple[str, ...] = ()
 
 
-def _actor(rt: Runtime, creds: HTTPAuthorizationCredentials | None) -> Actor | None:
+async def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def get_limiter(request: Request) -> Limiter | None:
+    limiter: Limiter | None = request.app.state.limiter
+    return limiter
+
+
+LimiterDep = Annotated[Limiter | None, Depends(get_limiter)]
+
+_bearer = HTTPBearer(auto_error=False, description=(
+    "An access token from `POST /auth/token` (people), or an API key `kt_...` (the 111 hotline)"))
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def _login(rt: Runtime, creds: HTTPAuthorizationCredentials | None) -> Login | None:
     if creds is None:
         return None
-    digest = hashlib.sha256(creds.credentials.encode()).hexdigest()
-    cached = _keys.get(digest)
-    if cached is not None:
-        return cached
-    with rt.db.read() as session:
-        actor = actor_for_key(session, creds.credentials)
-    if actor is not None:
-        _keys.put(digest, actor)
+    credential = creds.credentials
+    if not credential.startswith(KEY_PREFIX):
+        # No cache: a logout or a deactivation must stop the token at the next request.
+        with rt.db.read() as session:
+            login = login_for_access_token(session, rt.clock.now(), rt.auth.tokens, credential)
+        if login is None:
+            raise _unauthorized("Invalid, expired or revoked access token")
+        return login
+    digest = hashlib.sha256(credential.encode()).hexdigest()
+    actor = rt.keys.get(digest)
     if actor is None:
-        raise HTTPException(401, "Unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
-    return actor
+        with rt.db.read() as session:
+            actor = actor_for_key(session, credential)
+        if actor is None:
+            raise _unauthorized("Unknown or revoked API key")
+        rt.keys.put(digest, actor)
+    return Login(actor=actor, user_id=user_id_of(actor) or 0, session_id=None)
 
 
-def current_actor(rt: RuntimeDep,
-                  creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Actor:
-    actor = _actor(rt, creds)
-    if actor is None:
-        raise HTTPException(401, "An API key is required", headers={"WWW-Authenticate": "Bearer"})
-    return actor
+def current_login(rt: RuntimeDep,
+                  creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Login:
+    login = _login(rt, creds)
+    if login is None:
+        raise _unauthorized("An access token or API key is required")
+    return login
+
+
+def current_actor(login: Annotated[Login, Depends(current_login)]) -> Actor:
+    return login.actor
 
 
 def actor_or_public(rt: RuntimeDep,
                     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Actor:
-    return _actor(rt, creds) or PUBLIC
+    login = _login(rt, creds)
+    return login.actor if login is not None else PUBLIC
 
 
+CurrentLogin = Annotated[Login, Depends(current_login)]
 CurrentActor = Annotated[Actor, Depends(current_actor)]
 ActorOrPublic = Annotated[Actor, Depends(actor_or_public)]

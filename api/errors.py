@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from states.auth import AuthFailed, TooManyAttempts
 from states.errors import (
     DomainError,
     Forbidden,
@@ -53,6 +54,8 @@ STATUS: dict[type[DomainError], int] = {
     StaleVersion: 409,
     IdempotencyConflict: 409,
     Forbidden: 403,
+    AuthFailed: 401,
+    TooManyAttempts: 429,
 }
 
 
@@ -68,8 +71,13 @@ def _domain(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
     status = next((s for t, s in STATUS.items() if isinstance(exc, t)), 400)
     extra = {k: v for k, v in exc.extra.items() if k in ("allowed_triggers", "current_version")}
-    return error_response(status, exc.code, exc.message_vi, exc.message_en,
-                          field=exc.field, rule=exc.rule, **extra)
+    response = error_response(status, exc.code, exc.message_vi, exc.message_en,
+                              field=exc.field, rule=exc.rule, **extra)
+    if "retry_after" in exc.extra:
+        response.headers["Retry-After"] = str(exc.extra["retry_after"])
+    if status == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:
@@ -103,8 +111,8 @@ def _http(request: Request, exc: Exception) -> JSONResponse:
         # FastAPI could not decode the body (not UTF-8, nested too deep): answer as for bad JSON.
         return _validation(request, RequestValidationError(
             [{"type": "json_invalid", "loc": ("body",), "msg": "JSON decode error"}]))
-    vi = {401: "Cần đăng nhập (khoá API).", 404: "Không tìm thấy.", 405: "Phương thức không được hỗ trợ.",
-          413: "Yêu cầu quá lớn."}.get(exc.status_code, "Yêu cầu không hợp lệ.")
+    vi = {401: "Cần đăng nhập (mã truy cập hoặc khoá API).", 404: "Không tìm thấy.",
+          405: "Phương thức không được hỗ trợ.", 413: "Yêu cầu quá lớn."}.get(exc.status_code, "Yêu cầu không hợp lệ.")
     return JSONResponse(status_code=exc.status_code, headers=exc.headers,
                         content=_body(f"http_{exc.status_code}", vi, str(exc.detail)))
 
@@ -131,9 +139,11 @@ def install(app: FastAPI) -> None:
 
 def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the error responses a route can give."""
-    text = {400: "Bad request", 401: "No or unknown API key", 403: "Role not allowed",
+    text = {400: "Bad request", 401: "No, unknown, expired or revoked credentials",
+            403: "Role not allowed",
             404: "Not found", 409: "Illegal trigger, stale version or reused idempotency key",
             413: "Body too large", 422: "A field breaks a rule (named in `field` and `rule`)",
+            429: "Too many requests or failed logins; retry after `Retry-After` seconds",
             503: "Database busy; retry"}
     # Every route reads or writes the database, and a busy database answers 503: document it.
     return {c: {"model": ErrorBody, "description": text[c]} for c in sorted({*codes, 503})}

@@ -76,8 +76,14 @@ class CaseDetail(CaseSummary):
     transferred_to: str | None
     closed_at: datetime | None
     allowed_triggers: list[str]
+    view: str = Field(description="full (with the reporter's identity), content (without it) "
+                                     "or agency (a referred agency's part)")
+    withheld: list[str] = Field(description="Sections this view does not show")
     child: ChildView | None
     reports: list[dict[str, Any]]
+    reporters: list[dict[str, Any]] = Field(
+        description="Who reported, per report: only for the assigned worker and the head")
+    referrals: list[dict[str, Any]]
     emergency_actions: list[dict[str, Any]]
     plans: list[dict[str, Any]]
     services: list[dict[str, Any]]
@@ -138,3 +144,23 @@ class OfficialOut(BaseModel):
     language: str
     position: str
     active: bool
+
+
+class ReferralRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    agency_code: str = Field(min_length=1, max_length=32)
+
+
+class ReferralOut(BaseModel):
+    id: int
+    agency_id: int
+    referred_at: datetime
+    withdrawn_at: datetime | None
+
+
+class HotlineReportStatus(BaseModel):
+    hotline_ref: str
+    case_code: str
+    state: str
+    status: str
+    updated_at: datetime

@@ -245,6 +245,7 @@ def _env(db_url: str, source: Path, scheduler: str | None = None) -> dict[str, s
     env = {k: v for k, v in os.environ.items() if not k.startswith("KIPTHOI_")}
     env["KIPTHOI_DB__URL"] = db_url
     env["KIPTHOI_SMS__PROVIDER"] = "console"  # alerts go to the server log, never out of the machine
+    env["KIPTHOI_SECURITY__ACCESS_TOKEN_MINUTES"] = "1440"  # the case worker's token lasts the run
     if scheduler:
         env["KIPTHOI_SCHEDULER__MODE"] = scheduler
     env["PYTHONPATH"] = str(source) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
@@ -288,12 +289,26 @@ class Server(ServedProcess):
                              text=True, timeout=120, check=False)
         if out.returncode != 0:
             raise RuntimeError(f"kipthoi demo failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
-        keys = {m.group(1): m.group(2) for m in re.finditer(r"^\s+(\w+)\s+\S+\s+(kt_\S+)\s*$",
-                                                             out.stdout, re.MULTILINE)}
+        # Lines "  <role> <username> <credential>": the hotline's API key (kt_...), people's passwords.
+        rows = re.findall(r"^\s+(\w+)\s+(\S+)\s+(\S+)\s*$", out.stdout, re.MULTILINE)
+        keys = {role: cred for role, _, cred in rows if cred.startswith("kt_")}
+        people = {role: (user, cred) for role, user, cred in rows if not cred.startswith("kt_")}
+        if "case_worker" in people:
+            keys["case_worker"] = self.log_in(*people["case_worker"])
         missing = {"hotline", "case_worker"} - keys.keys()
         if missing:
-            raise RuntimeError(f"no API key for {sorted(missing)} in `kipthoi demo` output:\n{out.stdout}")
+            raise RuntimeError(f"no credential for {sorted(missing)} in `kipthoi demo` output:\n{out.stdout}")
         return keys
+
+    def log_in(self, username: str, password: str) -> str:
+        """An access token (OAuth2 password flow); the env makes it outlive the run."""
+        import urllib.parse
+        import urllib.request
+
+        form = urllib.parse.urlencode({"grant_type": "password", "username": username,
+                                       "password": password}).encode()
+        with urllib.request.urlopen(f"http://{HOST}:{self.port}/auth/token", form, timeout=30) as r:
+            return str(json.loads(r.read())["access_token"])
 
 class BaselineServer(Server):
     """bench/baseline_app.py: a bare FastAPI endpoint doing one durable SQLite insert."""

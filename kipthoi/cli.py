@@ -47,18 +47,48 @@ def _audit_verify(_: argparse.Namespace, settings: Settings) -> int:
     return 1
 
 
+def _read_password(args: argparse.Namespace) -> str:
+    from states.errors import InvalidInput
+
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    import getpass
+
+    password = getpass.getpass("Password: ")
+    if getpass.getpass("Password (again): ") != password:
+        raise InvalidInput("password", "confirmation", "Hai lần nhập mật khẩu không khớp.",
+                           "The two passwords differ.")
+    return password
+
+
 def _user_create(args: argparse.Namespace, settings: Settings) -> int:
-    from kipthoi.wiring import open_db
-    from states.accounts import UserIn, create_user
+    """People get a password (asked twice, or one line of stdin) and log in with it; the 111
+    hotline gets an API key, printed once."""
+    from pydantic import SecretStr
+
+    from kipthoi.wiring import build_auth, open_db
+    from models.enums import Role
+    from states.accounts import UserIn, add_user
     from states.actors import SYSTEM
     from states.clock import SystemClock
 
+    data = UserIn(username=args.username, display_name=args.display_name or args.username,
+                  role=args.role, official_id=args.official_id)  # refuse a bad role before asking
+    if data.role != Role.HOTLINE:
+        data = data.model_copy(update={"password": SecretStr(_read_password(args))})
     db = open_db(settings)
     with db.write() as session:
-        user, key = create_user(session, SystemClock(), SYSTEM, UserIn(
-            username=args.username, display_name=args.display_name or args.username, role=args.role))
+        user, key = add_user(session, SystemClock(), SYSTEM, data, build_auth(settings).passwords)
     db.dispose()
-    print(f"user {user.username} ({user.role}) created; API key (shown once): {key}")
+    if key is not None:
+        print(f"user {user.username} ({user.role}) created; API key (shown once): {key}")
+        print("send it as 'Authorization: Bearer <key>'")
+        return 0
+    url = settings.notify.public_url.rstrip("/")
+    print(f"user {user.username} ({user.role}) created. Log in (OAuth2 password flow):")
+    print(f"  curl -s {url}/auth/token -d grant_type=password -d username={user.username} "
+          "--data-urlencode 'password=<the password>'")
+    print("then send the access_token as 'Authorization: Bearer <access_token>'")
     return 0
 
 
@@ -99,11 +129,76 @@ def _scheduler(_: argparse.Namespace, settings: Settings) -> int:
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from kipthoi.demo import seed
-    from kipthoi.wiring import open_db
+    from kipthoi.wiring import build_auth, open_db
 
     db = open_db(settings)
-    print(seed(db, settings.commune_policy()))
+    print(seed(db, settings.commune_policy(), build_auth(settings).passwords))
     db.dispose()
+    return 0
+
+
+def _keys_generate(_: argparse.Namespace, __: Settings) -> int:
+    import base64
+    import secrets
+    import time
+
+    kid = f"k{time.strftime('%Y%m%d')}{secrets.token_hex(2)}"
+    key = base64.b64encode(secrets.token_bytes(32)).decode()
+    print(f"""new key (secret: keep it with the service's other secrets, never in the repository)
+  id:  {kid}
+  key: {key}
+
+as a data key:
+  1. add it to KIPTHOI_CRYPTO__KEYS, keeping the keys already there:
+       KIPTHOI_CRYPTO__KEYS='{{"<old id>": "<old key>", "{kid}": "{key}"}}'
+  2. KIPTHOI_CRYPTO__ACTIVE_KEY_ID={kid}, then restart the service: new values use it
+  3. kipthoi keys rotate    re-encrypts older values (safe while the service runs)
+  4. when kipthoi keys status shows nothing under the old id, remove it from the keys
+as the index key (blind indexes for search and matching):
+  KIPTHOI_CRYPTO__INDEX_KEY={key}, restart, then kipthoi keys rotate recomputes the indexes""")
+    return 0
+
+
+def _keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
+    from kipthoi.wiring import build_keyring, open_db
+    from states import keys
+    from states.actors import SYSTEM
+    from states.clock import SystemClock
+
+    db = open_db(settings)
+    report = keys.rotate(db, SystemClock(), SYSTEM, build_keyring(settings),
+                         settings.crypto_keys().index_key, batch=args.batch)
+    db.dispose()
+    print(f"active key {report.active_key_id}, index key {report.index_key_id}")
+    for table in sorted(set(report.reencrypted) | set(report.from_plaintext) | set(report.reindexed)):
+        print(f"  {table:18} re-encrypted {report.reencrypted[table]:7}  "
+              f"from plaintext {report.from_plaintext[table]:7}  reindexed {report.reindexed[table]:7}")
+    if report.skipped:
+        print(f"  {report.skipped} rows changed meanwhile (already under the active key)")
+    print("done: every value is under the active key" if not report.skipped
+          else "done; run again to confirm nothing is left")
+    return 0
+
+
+def _keys_status(_: argparse.Namespace, settings: Settings) -> int:
+    from kipthoi.wiring import build_keyring, open_db
+    from states import keys
+    from states.actors import SYSTEM
+
+    keyring = build_keyring(settings)
+    db = open_db(settings, migrate=False)
+    with db.read() as session:
+        counts = keys.status(session, SYSTEM, settings.crypto_keys().index_key)
+    db.dispose()
+    print(f"active key {keyring.active_key_id}; keys held: {', '.join(keyring.key_ids)}")
+    behind = 0
+    for table, by_key in counts.items():
+        for kid, n in sorted(by_key.items()):
+            note = "" if kid == keyring.active_key_id else "  <- kipthoi keys rotate"
+            behind += 0 if kid == keyring.active_key_id else n
+            print(f"  {table:18} {kid:16} {n:8}{note}")
+    print("all values under the active key, all indexes current" if not behind else
+          f"{behind} values or indexes need `kipthoi keys rotate`")
     return 0
 
 
@@ -127,15 +222,24 @@ def main(argv: list[str] | None = None) -> int:
     audit = sub.add_parser("audit", help="audit trail").add_subparsers(dest="audit_command", required=True)
     audit.add_parser("verify", help="check the hash chain; exit 1 and name the first broken event").set_defaults(func=_audit_verify)
     user = sub.add_parser("user", help="accounts").add_subparsers(dest="user_command", required=True)
-    create = user.add_parser("create", help="create an account and print its API key")
+    create = user.add_parser("create", help="create an account: a person's password, or the hotline's API key")
     create.add_argument("username")
     create.add_argument("--role", required=True)
     create.add_argument("--display-name")
+    create.add_argument("--official-id", type=int)
+    create.add_argument("--password-stdin", action="store_true",
+                        help="read the password from the first line of stdin instead of asking twice")
     create.set_defaults(func=_user_create)
     sub.add_parser("demo", help="seed a synthetic commune with reports").set_defaults(func=_demo)
     sub.add_parser("sweep", help="raise due alerts and send the outbox once").set_defaults(func=_sweep)
     sub.add_parser("scheduler", help="run the scheduler alone (sweep + dispatch)").set_defaults(func=_scheduler)
     sub.add_parser("diagram", help="print the case lifecycle as a Mermaid diagram").set_defaults(func=_diagram)
+    keys = sub.add_parser("keys", help="encryption keys").add_subparsers(dest="keys_command", required=True)
+    keys.add_parser("generate", help="print a new random key and how to use it").set_defaults(func=_keys_generate)
+    rotate = keys.add_parser("rotate", help="re-encrypt under the active key; recompute stale indexes")
+    rotate.add_argument("--batch", type=int, default=500, help="rows per transaction")
+    rotate.set_defaults(func=_keys_rotate)
+    keys.add_parser("status", help="count stored values per key id per table").set_defaults(func=_keys_status)
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")

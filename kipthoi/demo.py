@@ -3,16 +3,18 @@
 Every name, phone number and place here is invented. Reports are filed and moved through the
 lifecycle by the same use-case functions the API calls, so the audit trail is real."""
 
+import secrets
 from datetime import date, timedelta
 from typing import Any
 
+from pydantic import SecretStr
 from sqlalchemy import select
-from sqlmodel import col
+from sqlmodel import Session, col
 
 from models import Database, Place
 from models.enums import AgencyKind, ClosureReason, ReviewOutcome, RiskLevel, Role, ServiceKind
 from states import directory, intake, workflow
-from states.accounts import UserIn, create_user
+from states.accounts import KEY_PREFIX, UserIn, create_user
 from states.actors import SYSTEM, Actor
 from states.clock import FrozenClock, SystemClock
 from states.commands import (
@@ -24,6 +26,7 @@ from states.commands import (
     ReviewData,
     ServiceData,
 )
+from states.passwords import Passwords
 from states.policy import CommunePolicy
 from states.report_data import CitizenReport, HotlineReport, StaffReport
 
@@ -65,13 +68,30 @@ FORMS = [["violence"], ["neglect"], ["sexual_abuse"], ["school_violence", "viole
 PROGRESS = [0, 0, 1, 1, 2, 3, 4, 5, -1, 0, 1, 3]
 
 
-def seed(db: Database, policy: CommunePolicy) -> str:
+def _password(username: str) -> str:
+    while True:  # 16 random characters; the policy refuses one that contains the username
+        password = secrets.token_urlsafe(12)
+        if username not in password.lower():
+            return password
+
+
+def seed(db: Database, policy: CommunePolicy, passwords: Passwords | None = None) -> str:
     with db.read() as session:
         if session.execute(select(Place)).first() is not None:
             return "kipthoi demo: the database already has data; nothing seeded."
     clock = SystemClock()
-    keys: list[tuple[str, str, str]] = []
+    logins: list[tuple[str, str, str]] = []  # (role, username, password or API key)
     actors: dict[Role, Actor] = {}
+
+    def account(s: Session, username: str, display: str, role: Role, official_id: int | None = None) -> None:
+        # People log in with a password; the hotline, a machine client, gets an API key.
+        password = None if role == Role.HOTLINE else _password(username)
+        user, key = create_user(s, clock, SYSTEM, UserIn(
+            username=username, display_name=display, role=role, official_id=official_id,
+            password=SecretStr(password) if password else None), passwords)
+        logins.append((role.value, username, key or password or ""))
+        actors[role] = Actor(ref=f"user:{user.id}", role=role, official_id=official_id)
+
     with db.write() as s:
         for code, name in PLACES:
             directory.create_place(s, clock, SYSTEM, directory.PlaceIn(code=code, name=name))
@@ -81,20 +101,25 @@ def seed(db: Database, policy: CommunePolicy) -> str:
             official = directory.create_official(s, clock, SYSTEM, directory.OfficialIn(
                 full_name=name, agency_code=agency, title=title, phone=phone, position=position))
             if role is not None:
-                user, key = create_user(s, clock, SYSTEM, UserIn(
-                    username=f"{role.value.replace('_', '')}{i}", display_name=name, role=role,
-                    official_id=official.id))
-                keys.append((user.username, role.value, key))
-                actors[role] = Actor(ref=f"user:{user.id}", role=role, official_id=official.id)
+                account(s, f"{role.value.replace('_', '')}{i}", name, role, official.id)
         for username, display, role in OTHER_ROLES:
-            user, key = create_user(s, clock, SYSTEM, UserIn(username=username, display_name=display, role=role))
-            keys.append((username, role.value, key))
-            actors[role] = Actor(ref=f"user:{user.id}", role=role)
+            account(s, username, display, role)
     for i, child in enumerate(CHILDREN):
         _file_and_move(db, policy, actors, i, child)
+    return _how_to_log_in(policy.notify.public_url, logins)
+
+
+def _how_to_log_in(url: str, logins: list[tuple[str, str, str]]) -> str:
+    people = [(r, u, p) for r, u, p in logins if not p.startswith(KEY_PREFIX)]
+    machines = [(r, u, k) for r, u, k in logins if k.startswith(KEY_PREFIX)]
     lines = ["kipthoi demo: a synthetic commune is ready (all names and numbers are invented).",
-             "API keys (send as 'Authorization: Bearer <key>'):"]
-    lines += [f"  {role:16} {username:16} {key}" for username, role, key in keys]
+             "Accounts that log in with a password (role, username, password; shown once):"]
+    lines += [f"  {role:16} {username:16} {password}" for role, username, password in people]
+    lines += ["Log in (OAuth2 password flow), then send 'Authorization: Bearer <access_token>':"]
+    lines += [f"  curl -s {url}/auth/token -d grant_type=password -d username={username} "
+              f"--data-urlencode 'password={password}'" for _, username, password in people]
+    lines += ["The 111 hotline's API key (send as 'Authorization: Bearer <key>'):"]
+    lines += [f"  {role:16} {username:16} {key}" for role, username, key in machines]
     return "\n".join(lines)
 
 

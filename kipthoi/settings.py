@@ -1,11 +1,17 @@
 """All configuration, read once from the environment (prefix `KIPTHOI_`, nested with `__`),
 e.g. `KIPTHOI_DB__URL=postgresql+psycopg://127.0.0.1/test`."""
 
+import base64
+import binascii
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from notifications.config import NotifyConfig
@@ -14,6 +20,7 @@ from states.deadline_policy import load_policy
 from states.policy import CommunePolicy
 
 DEV_SECRET = "kipthoi-development-secret-change-me"
+MIN_SECRET_LENGTH = 32
 
 
 class DbSettings(BaseModel):
@@ -29,6 +36,71 @@ class CommuneSettings(BaseModel):
 
 class SecuritySettings(BaseModel):
     secret: str = DEV_SECRET
+    # Login sessions (states/sessions.py).
+    access_token_minutes: int = Field(15, ge=1, le=24 * 60)
+    refresh_token_hours: float = Field(12, gt=0, le=24 * 30)
+    # Failed logins in a row (states/auth.py): from `login_delay_after` on, each attempt waits
+    # 2^(n - login_delay_after) s, at most `login_max_delay_seconds`; `login_lockout_after`
+    # failures lock the username for `login_lockout_minutes`.
+    login_delay_after: int = Field(3, ge=1, le=100)
+    login_max_delay_seconds: int = Field(60, ge=1, le=3600)
+    login_lockout_after: int = Field(10, ge=2, le=1000)
+    login_lockout_minutes: int = Field(15, ge=1, le=24 * 60)
+    # argon2id cost; unset: the library's default (RFC 9106). Only tests should lower it.
+    password_time_cost: int | None = Field(None, ge=1, le=20)
+    password_memory_kib: int | None = Field(None, ge=8, le=4 * 1024 * 1024)
+    password_parallelism: int | None = Field(None, ge=1, le=64)
+
+
+def _key_bytes(name: str, value: SecretStr) -> bytes:
+    try:
+        raw = base64.b64decode(value.get_secret_value(), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"{name}: not base64 (`kipthoi keys generate` prints a valid key)") from None
+    if len(raw) != 32:
+        raise ValueError(f"{name}: must decode to 32 bytes, got {len(raw)}")
+    return raw
+
+
+class CryptoSettings(BaseModel):
+    """Keys for encryption at rest (models/crypto.py) and for blind indexes (states/matching.py).
+
+    Unset, development keys are derived from `security.secret` so that `make serve` works with
+    no configuration; production refuses to start without its own keys. Keep these keys apart
+    from `security.secret`: losing a data key loses the data it encrypted."""
+
+    # JSON {"key id": "base64 of 32 random bytes"}; `kipthoi keys generate` prints one.
+    keys: dict[str, SecretStr] = {}
+    active_key_id: str | None = None
+    # HMAC key of the blind indexes (name, phone, matching keys); base64 of 32 bytes.
+    index_key: SecretStr | None = None
+    # Rows written before encryption are read as they are until `kipthoi keys rotate` encrypts
+    # them; once `kipthoi keys status` shows no plaintext left, set false to refuse any.
+    accept_plaintext: bool = True
+
+    @model_validator(mode="after")
+    def _well_formed(self) -> "CryptoSettings":
+        for kid, key in self.keys.items():
+            _key_bytes(f"KIPTHOI_CRYPTO__KEYS[{kid}]", key)
+        if self.keys and self.active_key_id not in self.keys:
+            raise ValueError("KIPTHOI_CRYPTO__ACTIVE_KEY_ID must name one of KIPTHOI_CRYPTO__KEYS")
+        if self.active_key_id is not None and not self.keys:
+            raise ValueError("KIPTHOI_CRYPTO__ACTIVE_KEY_ID is set but KIPTHOI_CRYPTO__KEYS is empty")
+        if self.index_key is not None:
+            _key_bytes("KIPTHOI_CRYPTO__INDEX_KEY", self.index_key)
+        return self
+
+
+@dataclass(frozen=True)
+class CryptoKeys:
+    data_keys: dict[str, bytes]
+    active_key_id: str
+    index_key: bytes
+    accept_plaintext: bool
+    development: bool
+
+
+DEV_KEY_ID = "dev"
 
 
 class SmsSettings(BaseModel):
@@ -72,6 +144,31 @@ class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
     max_body_bytes: int = 256 * 1024
+    # Browser origins allowed by CORS, comma-separated (e.g. "https://kipthoi.example.vn");
+    # empty: no CORS at all. Credentials (cookies) are never allowed.
+    cors_origins: str = ""
+    # Token buckets per client address (and per username for logins), counted in each worker
+    # process (api/ratelimit.py): a steady rate per minute and a burst.
+    rate_public_intake_per_minute: float = Field(10, gt=0)
+    rate_public_intake_burst: int = Field(20, ge=1)
+    rate_public_status_per_minute: float = Field(60, gt=0)
+    rate_public_status_burst: int = Field(30, ge=1)
+    rate_login_per_address_per_minute: float = Field(30, gt=0)
+    rate_login_per_address_burst: int = Field(20, ge=1)
+    rate_login_per_username_per_minute: float = Field(10, gt=0)
+    rate_login_per_username_burst: int = Field(10, ge=1)
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _explicit_origins(cls, value: str) -> str:
+        for origin in (o.strip() for o in value.split(",") if o.strip()):
+            if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?", origin):
+                raise ValueError(f"CORS origin {origin!r} must be scheme://host[:port] (no '*', no path)")
+        return value
+
+    @property
+    def cors_origin_list(self) -> tuple[str, ...]:
+        return tuple(o.strip() for o in self.cors_origins.split(",") if o.strip())
 
 
 class Settings(BaseSettings):
@@ -87,12 +184,39 @@ class Settings(BaseSettings):
     notify: NotifySettings = NotifySettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     policy: PolicySettings = PolicySettings()
+    crypto: CryptoSettings = CryptoSettings()
 
     @model_validator(mode="after")
     def _no_dev_secret_in_production(self) -> "Settings":
         if self.environment == "production" and self.security.secret == DEV_SECRET:
             raise ValueError("KIPTHOI_SECURITY__SECRET must be set in production")
+        if self.environment == "production" and len(self.security.secret) < MIN_SECRET_LENGTH:
+            raise ValueError(f"KIPTHOI_SECURITY__SECRET must have at least {MIN_SECRET_LENGTH} "
+                             "characters in production")
         return self
+
+    def crypto_keys(self) -> CryptoKeys:
+        """The data keys and the index key; development keys come from `security.secret`.
+
+        Checked here rather than in a validator so that settings without keys still load (for
+        commands that need none), while every entry point that opens the database or builds
+        the policy refuses to run in production without real keys."""
+        crypto = self.crypto
+        if crypto.keys and crypto.index_key is not None:
+            return CryptoKeys({kid: _key_bytes(kid, key) for kid, key in crypto.keys.items()},
+                              str(crypto.active_key_id), _key_bytes("index", crypto.index_key),
+                              crypto.accept_plaintext, development=False)
+        if self.environment == "production":
+            raise ValueError("KIPTHOI_CRYPTO__KEYS, KIPTHOI_CRYPTO__ACTIVE_KEY_ID and "
+                             "KIPTHOI_CRYPTO__INDEX_KEY must be set in production (development "
+                             "keys are refused); `kipthoi keys generate` prints new keys")
+        if crypto.keys or crypto.index_key is not None:
+            raise ValueError("set both KIPTHOI_CRYPTO__KEYS and KIPTHOI_CRYPTO__INDEX_KEY, or neither")
+        secret = self.security.secret.encode()
+        return CryptoKeys(
+            {DEV_KEY_ID: hmac.new(secret, b"kipthoi development data key", hashlib.sha256).digest()},
+            DEV_KEY_ID, hmac.new(secret, b"kipthoi development index key", hashlib.sha256).digest(),
+            crypto.accept_plaintext, development=True)
 
     def commune_policy(self) -> CommunePolicy:
         deadlines = load_policy(self.policy.file, self.policy.overrides)
@@ -113,7 +237,7 @@ class Settings(BaseSettings):
         return CommunePolicy(
             code_prefix=self.commune.code_prefix,
             future_skew=timedelta(seconds=self.commune.future_skew_seconds),
-            match_secret=self.security.secret.encode(),
+            match_secret=self.crypto_keys().index_key,  # the blind indexes' key
             deadlines=deadlines,
             notify=notify,
         )

@@ -1,22 +1,35 @@
 """Build the running parts from settings: the one place that reads configuration."""
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from api.deps import Runtime
+from api.ratelimit import RateLimits, Rule
 from flows.embedded import EmbeddedScheduler
 from flows.jobs import Dispatcher
 from kipthoi.settings import Settings
-from models import Database, open_database
+from models import Database, crypto, open_database
 from models.migrate import upgrade
 from notifications.dispatch import RetryPolicy
 from notifications.providers import ConsoleProvider, SmsProvider, TwilioConfig, TwilioProvider, WebhookSender
+from states.auth import AuthConfig, LoginPolicy
 from states.clock import Clock, SystemClock
+from states.passwords import HashCost, Passwords
 from states.policy import CommunePolicy
+from states.sessions import TokenConfig, derive_key
 
 STATUS_CALLBACK_PATH = "/webhooks/twilio/status"
 
 
+def build_keyring(settings: Settings) -> crypto.Keyring:
+    keys = settings.crypto_keys()
+    return crypto.Keyring(keys.data_keys, keys.active_key_id, accept_plaintext=keys.accept_plaintext)
+
+
 def open_db(settings: Settings, *, migrate: bool = True) -> Database:
+    """Every entry point (serve, the CLI, the Prefect flows) opens the database here, so this
+    is where the process gets the keyring its encrypted columns use."""
+    crypto.configure(build_keyring(settings))
     db = open_database(settings.db.url, echo=settings.db.echo)
     if migrate:
         upgrade(db.writer)
@@ -63,7 +76,33 @@ def build_jobs(settings: Settings | None = None, db: Database | None = None,
 def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     token = settings.sms.twilio_auth_token
     return Runtime(db=open_db(settings), clock=clock or SystemClock(), policy=settings.commune_policy(),
-                   twilio_auth_token=token.get_secret_value() if token else None)
+                   twilio_auth_token=token.get_secret_value() if token else None,
+                   auth=build_auth(settings), rate_limits=build_rate_limits(settings),
+                   cors_origins=settings.api.cors_origin_list)
+
+
+def build_auth(settings: Settings) -> AuthConfig:
+    sec = settings.security
+    return AuthConfig(
+        tokens=TokenConfig(signing_key=derive_key(sec.secret, "access-tokens"),
+                           access_ttl=timedelta(minutes=sec.access_token_minutes),
+                           refresh_ttl=timedelta(hours=sec.refresh_token_hours)),
+        throttle=LoginPolicy(delay_after=sec.login_delay_after,
+                             max_delay=timedelta(seconds=sec.login_max_delay_seconds),
+                             lockout_after=sec.login_lockout_after,
+                             lockout=timedelta(minutes=sec.login_lockout_minutes)),
+        passwords=Passwords(HashCost(time_cost=sec.password_time_cost, memory_kib=sec.password_memory_kib,
+                                     parallelism=sec.password_parallelism)),
+        throttle_key=derive_key(sec.secret, "login-throttle"))
+
+
+def build_rate_limits(settings: Settings) -> RateLimits:
+    api = settings.api
+    return RateLimits(
+        public_intake=Rule(api.rate_public_intake_per_minute, api.rate_public_intake_burst),
+        public_status=Rule(api.rate_public_status_per_minute, api.rate_public_status_burst),
+        login_per_address=Rule(api.rate_login_per_address_per_minute, api.rate_login_per_address_burst),
+        login_per_username=Rule(api.rate_login_per_username_per_minute, api.rate_login_per_username_burst))
 
 
 def build_scheduler(settings: Settings, runtime: Runtime) -> EmbeddedScheduler | None:

@@ -1,6 +1,6 @@
 """Tables and the engine/session factory. No business rules live here."""
 
-from models.access import ApiKey, User
+from models.access import ApiKey, AuthSession, LoginThrottle, RefreshToken, User
 from models.audit import AuditEvent, AuditHead
 from models.cases import (
     Case,
@@ -14,6 +14,7 @@ from models.cases import (
 from models.db import Database, open_database
 from models.deadlines import Alert, Deadline
 from models.outbox import DeliveryReceipt, OutboxMessage
+from models.referrals import Referral
 from models.directory import Agency, Official, Place
 from models.work import EmergencyAction, Note, Plan, Review, Service
 
@@ -26,6 +27,7 @@ __all__ = [
     "ApiKey",
     "AuditEvent",
     "AuditHead",
+    "AuthSession",
     "Case",
     "CaseAbuseForm",
     "CaseCounter",
@@ -34,10 +36,13 @@ __all__ = [
     "EmergencyAction",
     "IdempotencyRecord",
     "Note",
+    "LoginThrottle",
     "Official",
     "Place",
     "Plan",
+    "Referral",
     "Report",
+    "RefreshToken",
     "Reporter",
     "Review",
     "Service",

@@ -11,29 +11,39 @@ from typing import Any
 from sqlalchemy import JSON, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from models.crypto import EncryptedDate, EncryptedJSON, EncryptedStr
 from models.types import UTCDateTime
+
+# Blind indexes (states/matching.py): "<index key id>.<HMAC-SHA256 hex>", never a name in clear.
+INDEX_LENGTH = 80
 
 
 class Child(SQLModel, table=True):
     __tablename__ = "child"
     id: int | None = Field(default=None, primary_key=True)
-    full_name: str | None = Field(default=None, max_length=120)
-    birth_date: date | None = None
+    # Encrypted at rest (models/crypto.py); lengths are checked on input (states/report_data.py).
+    full_name: str | None = Field(default=None, sa_type=EncryptedStr("child.full_name"))
+    birth_date: date | None = Field(default=None, sa_type=EncryptedDate("child.birth_date"))
     estimated_age: int | None = None
     sex: str = Field(default="unknown", max_length=8)
     place_id: int | None = Field(default=None, foreign_key="place.id")
-    # HMAC keys for matching a new report to this child (states/matching.py); no name in clear.
-    birth_key: str | None = Field(default=None, max_length=64, index=True)
-    place_key: str | None = Field(default=None, max_length=64, index=True)
+    # HMAC keys for matching a new report to this child and for search by name
+    # (states/matching.py); no name in clear.
+    birth_key: str | None = Field(default=None, max_length=INDEX_LENGTH, index=True)
+    place_key: str | None = Field(default=None, max_length=INDEX_LENGTH, index=True)
+    name_index: str | None = Field(default=None, max_length=INDEX_LENGTH, index=True)
 
 
 class Reporter(SQLModel, table=True):
     __tablename__ = "reporter"
     id: int | None = Field(default=None, primary_key=True)
-    full_name: str | None = Field(default=None, max_length=120)
-    phone: str | None = Field(default=None, max_length=16)
-    address: str | None = Field(default=None, max_length=300)
-    relation: str | None = Field(default=None, max_length=120)
+    # The reporter's identity is confidential (Luật Tố cáo 2018): all of it encrypted at rest.
+    full_name: str | None = Field(default=None, sa_type=EncryptedStr("reporter.full_name"))
+    phone: str | None = Field(default=None, sa_type=EncryptedStr("reporter.phone"))
+    address: str | None = Field(default=None, sa_type=EncryptedStr("reporter.address"))
+    relation: str | None = Field(default=None, sa_type=EncryptedStr("reporter.relation"))
+    # HMAC of the phone in E.164, for search by the head (states/search.py).
+    phone_index: str | None = Field(default=None, max_length=INDEX_LENGTH, index=True)
 
 
 class Case(SQLModel, table=True):
@@ -57,6 +67,8 @@ class Case(SQLModel, table=True):
     previous_case_id: int | None = Field(default=None, foreign_key="case_file.id")
     flags: list[str] = Field(default_factory=list, sa_type=JSON)
     version: int = Field(default=1)
+    # When the retention policy replaced the case's private data; the row itself stays.
+    anonymised_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class CaseAbuseForm(SQLModel, table=True):
@@ -77,21 +89,25 @@ class Report(SQLModel, table=True):
     received_at: datetime = Field(sa_type=UTCDateTime)
     recorded_at: datetime = Field(sa_type=UTCDateTime)
     place_id: int | None = Field(default=None, foreign_key="place.id")
-    place_detail: str | None = Field(default=None, max_length=300)
-    narrative: str = Field(max_length=10000)
+    place_detail: str | None = Field(default=None, sa_type=EncryptedStr("report.place_detail"))
+    narrative: str = Field(sa_type=EncryptedStr("report.narrative"))
     abuse_forms: list[str] = Field(default_factory=list, sa_type=JSON)
     case_type: str | None = Field(default=None, max_length=32)
-    child_condition: str | None = Field(default=None, max_length=2000)
-    likely_consequence: str | None = Field(default=None, max_length=2000)
-    parents: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
-    family_circumstances: str | None = Field(default=None, max_length=2000)
-    current_carer: str | None = Field(default=None, max_length=300)
-    actions_taken: str | None = Field(default=None, max_length=2000)
+    child_condition: str | None = Field(default=None, sa_type=EncryptedStr("report.child_condition"))
+    likely_consequence: str | None = Field(default=None,
+                                           sa_type=EncryptedStr("report.likely_consequence"))
+    parents: dict[str, Any] = Field(default_factory=dict, sa_type=EncryptedJSON("report.parents"))
+    family_circumstances: str | None = Field(default=None,
+                                             sa_type=EncryptedStr("report.family_circumstances"))
+    current_carer: str | None = Field(default=None, sa_type=EncryptedStr("report.current_carer"))
+    actions_taken: str | None = Field(default=None, sa_type=EncryptedStr("report.actions_taken"))
     receiving_officer: str | None = Field(default=None, max_length=120)
     hotline_ref: str | None = Field(default=None, max_length=64, unique=True)
     school_agency_id: int | None = Field(default=None, foreign_key="agency.id")
     reporter_id: int | None = Field(default=None, foreign_key="reporter.id")
     tracking_code: str = Field(max_length=16, unique=True)
+    # Who sent it (an actor ref such as "user:7"): a machine client may read back only its own.
+    submitted_by: str | None = Field(default=None, max_length=64)
 
 
 class CaseCounter(SQLModel, table=True):

@@ -1,9 +1,14 @@
-"""What is done on a case: emergency actions, the plan, services, reviews and notes."""
+"""What is done on a case: emergency actions, the plan, services, reviews and notes.
+
+Free text about the child and the family is encrypted at rest (models/crypto.py); what the
+procedure's clocks, routing and statistics need (dates, kinds, risk levels, agency ids) is not.
+Input lengths are checked by the commands (states/commands.py), not by these columns."""
 
 from datetime import date, datetime
 
 from sqlmodel import Field, SQLModel
 
+from models.crypto import EncryptedStr
 from models.types import UTCDateTime
 
 
@@ -13,8 +18,8 @@ class EmergencyAction(SQLModel, table=True):
     __tablename__ = "emergency_action"
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="case_file.id", index=True)
-    action_taken: str = Field(max_length=2000)
-    who_was_called: str = Field(max_length=500)
+    action_taken: str = Field(sa_type=EncryptedStr("emergency_action.action_taken"))
+    who_was_called: str = Field(sa_type=EncryptedStr("emergency_action.who_was_called"))
     done_at: datetime = Field(sa_type=UTCDateTime)
     separated_from_carer: bool = Field(default=False)
     recorded_by: str = Field(max_length=64)
@@ -27,13 +32,13 @@ class Plan(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="case_file.id", index=True)
     status: str = Field(max_length=16)
-    goals: str = Field(max_length=5000)
-    measures: str = Field(max_length=5000)
+    goals: str = Field(sa_type=EncryptedStr("plan.goals"))
+    measures: str = Field(sa_type=EncryptedStr("plan.measures"))
     submitted_at: datetime = Field(sa_type=UTCDateTime)
     submitted_by: str = Field(max_length=64)
     decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     decided_by: str | None = Field(default=None, max_length=64)
-    decision_note: str | None = Field(default=None, max_length=2000)
+    decision_note: str | None = Field(default=None, sa_type=EncryptedStr("plan.decision_note"))
 
 
 class Service(SQLModel, table=True):
@@ -44,7 +49,7 @@ class Service(SQLModel, table=True):
     agency_id: int = Field(foreign_key="agency.id")
     started_on: date
     ended_on: date | None = None
-    note: str | None = Field(default=None, max_length=2000)
+    note: str | None = Field(default=None, sa_type=EncryptedStr("service.note"))
 
 
 class Review(SQLModel, table=True):
@@ -54,7 +59,7 @@ class Review(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="case_file.id", index=True)
     reviewed_at: datetime = Field(sa_type=UTCDateTime)
-    findings: str = Field(max_length=5000)
+    findings: str = Field(sa_type=EncryptedStr("review.findings"))
     risk_level: str = Field(max_length=8)
     outcome: str = Field(max_length=16)
     reviewed_by: str = Field(max_length=64)
@@ -65,5 +70,5 @@ class Note(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="case_file.id", index=True)
     author: str = Field(max_length=64)
-    text: str = Field(max_length=5000)
+    text: str = Field(sa_type=EncryptedStr("note.text"))
     written_at: datetime = Field(sa_type=UTCDateTime)

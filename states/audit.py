@@ -27,6 +27,12 @@ def canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
+def loads(stored: str) -> dict[str, Any]:
+    """A stored before/after payload back as a dict."""
+    value = json.loads(stored) if stored else {}
+    return value if isinstance(value, dict) else {}
+
+
 def event_hash(prev_hash: str, seq: int, at: datetime, actor: str, action: str,
                case_id: int | None, before: str, after: str) -> str:
     material = "\x1f".join(

@@ -20,7 +20,7 @@ from states.clock import LOCAL_TZ, Clock
 from states.codes import new_tracking_code, next_case_code
 from states.errors import IdempotencyConflict, InvalidInput
 from states.locks import lock_key
-from states.matching import ChildKeys, child_keys, find_open_case
+from states.matching import ChildKeys, child_keys, find_open_case, phone_index
 from states.permissions import authorize
 from states.policy import CommunePolicy
 from states.report_data import CitizenReport, HotlineReport, StaffReport
@@ -122,6 +122,8 @@ def submit_report(session: Session, clock: Clock, actor: Actor, policy: CommuneP
     reporter_id = None
     if report.reporter is not None and report.reporter.model_dump(exclude_none=True):
         reporter = Reporter(**report.reporter.model_dump())
+        if reporter.phone:  # the phone is encrypted; the head finds it by this HMAC
+            reporter.phone_index = phone_index(policy.match_secret, reporter.phone)
         session.add(reporter)
         session.flush()
         reporter_id = reporter.id
@@ -131,6 +133,7 @@ def submit_report(session: Session, clock: Clock, actor: Actor, policy: CommuneP
         place_id=place.id, place_detail=report.place_detail, narrative=report.narrative,
         abuse_forms=[f.value for f in report.abuse_forms],
         reporter_id=reporter_id, tracking_code=new_tracking_code(), school_agency_id=school_id,
+        submitted_by=None if actor.is_public else actor.ref,
         **_mau01_extras(report, actor),
     )
     session.add(row)
@@ -206,7 +209,8 @@ def _open_case(session: Session, policy: CommunePolicy, report: Any, place: Plac
     child = Child(full_name=report.child.full_name, birth_date=report.child.birth_date,
                   estimated_age=report.child.estimated_age, sex=report.child.sex,
                   place_id=place.id, birth_key=keys.by_birth if keys else None,
-                  place_key=keys.by_place if keys else None)
+                  place_key=keys.by_place if keys else None,
+                  name_index=keys.by_name if keys else None)
     session.add(child)
     session.flush()
     assert child.id is not None  # assigned by the flush

@@ -1,8 +1,10 @@
-"""When is a new report about a child who already has an open case?
+"""When is a new report about a child who already has an open case? And the blind indexes
+that answer it (and search) without a name, a birth date or a phone number in clear.
 
 The rule prefers a missed match (a second case, which a worker closes as `duplicate`) over a
 false one (two children's files merged, which leaks one child's data into another's). Names
-are compared after normalisation (NFC, case-folded, single spaces).
+are compared after normalisation (NFC, case-folded, single spaces); diacritics are kept, since
+"Thư", "Thu" and "Thủ" are different Vietnamese names.
 
 - The new report gives name and birth date: it matches a child with the same name and the
   same birth date, anywhere in the commune; or a child with the same name in the same thôn
@@ -11,14 +13,20 @@ are compared after normalisation (NFC, case-folded, single spaces).
 - No name: never matched.
 
 Only cases that are not closed are linked; a report about a child whose case is closed opens a
-new case (the worker can reopen the old one instead). The keys are HMACs, so the index holds
-no name in clear."""
+new case (the worker can reopen the old one instead).
+
+Every index value is `<index key id>.<HMAC-SHA256 hex>` under the index key
+(`KIPTHOI_CRYPTO__INDEX_KEY`, handed in as `policy.match_secret`). The key id prefix tells
+`kipthoi keys rotate` which values were computed under an older index key, so it can recompute
+them; lookups use the current key only."""
 
 import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
+import phonenumbers
 from sqlalchemy import and_, or_, select
 from sqlmodel import Session, col
 
@@ -27,14 +35,41 @@ from models.enums import CaseState
 from states.text import normalise_name
 
 
+@lru_cache(maxsize=8)
+def index_key_id(key: bytes) -> str:
+    """A short public name of an index key (not enough to guess the key from)."""
+    return hmac.new(key, b"kipthoi index key id", hashlib.sha256).hexdigest()[:8]
+
+
+def blind_index(key: bytes, material: str) -> str:
+    return f"{index_key_id(key)}.{hmac.new(key, material.encode(), hashlib.sha256).hexdigest()}"
+
+
+def name_index(key: bytes, full_name: str) -> str:
+    return blind_index(key, f"name|{normalise_name(full_name)}")
+
+
+def normalise_phone(phone: str) -> str | None:
+    """E.164, as intake stores it (states/report_data.py); None if it is no phone number."""
+    try:
+        parsed = phonenumbers.parse(phone, "VN")
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def phone_index(key: bytes, phone: str) -> str | None:
+    e164 = normalise_phone(phone)
+    return None if e164 is None else blind_index(key, f"phone|{e164}")
+
+
 @dataclass(frozen=True)
 class ChildKeys:
     by_birth: str | None
     by_place: str
-
-
-def _mac(secret: bytes, material: str) -> str:
-    return hmac.new(secret, material.encode(), hashlib.sha256).hexdigest()
+    by_name: str
 
 
 def child_keys(secret: bytes, full_name: str | None, birth_date: date | None,
@@ -43,8 +78,9 @@ def child_keys(secret: bytes, full_name: str | None, birth_date: date | None,
         return None
     name = normalise_name(full_name)
     return ChildKeys(
-        by_birth=_mac(secret, f"{name}|dob:{birth_date.isoformat()}") if birth_date else None,
-        by_place=_mac(secret, f"{name}|place:{place_code}"),
+        by_birth=blind_index(secret, f"{name}|dob:{birth_date.isoformat()}") if birth_date else None,
+        by_place=blind_index(secret, f"{name}|place:{place_code}"),
+        by_name=blind_index(secret, f"name|{name}"),
     )
 
 

@@ -1,8 +1,9 @@
 """Who may do what, checked inside the use-case functions so the API, the CLI and flows obey
 the same rules. The triggers' roles live with the steps in `states/machine.py`.
 
-This is the coarse first cut; field-level confidentiality and per-agency views come with the
-access-control work (issue 4)."""
+Two layers: `ACTIONS` says which roles may attempt an action at all (checked before any case
+is looked up, so a refusal reveals nothing about the case); `states/access.py` then says whether
+this actor may touch this case (own, unassigned, referred) and which view of it they get."""
 
 from models.enums import Role
 from states.actors import Actor
@@ -14,7 +15,9 @@ from states.machine import STEPS, step_for
 TRIGGER_ROLES = frozenset().union(*(step.roles for step in STEPS))
 
 STAFF_INTAKE = frozenset({Role.INTAKE_OPERATOR, Role.CASE_WORKER, Role.HEAD, Role.CHAIR})
-CASE_READERS = frozenset({Role.CASE_WORKER, Role.HEAD, Role.CHAIR, Role.INTAKE_OPERATOR})
+# Intake operators enter reports; they do not read case files. Agency officials read the cases
+# referred to their agency (states/access.py narrows the rows and the fields).
+CASE_READERS = frozenset({Role.CASE_WORKER, Role.HEAD, Role.CHAIR, Role.AGENCY_OFFICIAL})
 CASE_WRITERS = frozenset({Role.CASE_WORKER, Role.HEAD, Role.CHAIR})
 
 ACTIONS: dict[str, frozenset[Role]] = {
@@ -22,10 +25,25 @@ ACTIONS: dict[str, frozenset[Role]] = {
     "report.staff": STAFF_INTAKE,
     "case.read": CASE_READERS,
     "case.assign": frozenset({Role.HEAD, Role.CHAIR}),
-    "case.note": CASE_WRITERS,
+    "case.note": CASE_WRITERS | {Role.AGENCY_OFFICIAL},
+    "case.refer": CASE_WRITERS,
+    "case.export_worklist": CASE_WRITERS,
+    "child.export": frozenset({Role.HEAD, Role.CHAIR}),
+    "case.access_log": frozenset({Role.HEAD, Role.AUDITOR}),
+    "report.hotline_status": frozenset({Role.HOTLINE}),
+    "audit.read": frozenset({Role.AUDITOR}),
+    "stats.read": frozenset({Role.AUDITOR, Role.HEAD, Role.CHAIR}),
+    "retention.run": frozenset({Role.ADMIN}),
+    # Search through blind indexes (states/search.py); a phone search reveals who reported.
+    "case.search.child_name": CASE_WRITERS,
+    "case.search.reporter_phone": frozenset({Role.HEAD}),
+    "keys.status": frozenset({Role.ADMIN, Role.AUDITOR}),
+    "keys.rotate": frozenset({Role.ADMIN}),
     "case.service.end": CASE_WRITERS,
     "directory.read": frozenset(Role) - {Role.HOTLINE},
     "directory.write": frozenset({Role.ADMIN}),
+    "user.read": frozenset({Role.ADMIN}),
+    "user.write": frozenset({Role.ADMIN}),
     "audit.verify": frozenset({Role.AUDITOR, Role.ADMIN}),
     "deadline.acknowledge": frozenset({Role.CASE_WORKER, Role.HEAD, Role.CHAIR, Role.AGENCY_OFFICIAL}),
 }

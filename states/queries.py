@@ -1,4 +1,4 @@
-"""Reading cases: the worklist and one case with its timeline.
+"""Reading cases: the worklist, one case as the reader may see it, public and 111 status.
 
 Lists carry no narrative and no identity fields: a worklist is shown on screens that others
 can see."""
@@ -10,26 +10,15 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
-from models import (
-    Agency,
-    AuditEvent,
-    Case,
-    CaseAbuseForm,
-    Child,
-    Deadline,
-    EmergencyAction,
-    Note,
-    Place,
-    Plan,
-    Report,
-    Review,
-    Service,
-)
+from models import Case, CaseAbuseForm, Place, Report
+from states import access_log
+from states.access import View, agency_of, scope_rows, view_for
 from states.actors import Actor
+from states.clock import Clock
 from states.deadlines import overdue_case_ids
 from states.errors import NotFound
-from states.machine import allowed_triggers
 from states.permissions import authorize
+from states.views import case_detail
 
 MAX_PAGE_SIZE = 100
 
@@ -54,7 +43,20 @@ class Page:
 
 
 def list_cases(session: Session, actor: Actor, flt: CaseFilter, page: int, page_size: int) -> Page:
+    """The worklist, narrowed to the cases this actor may see (states/access.py)."""
     authorize(actor, "case.read")
+    query = scope_rows(session, actor, _filtered(flt))
+    total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    rows = session.execute(
+        query.order_by(col(Case.received_at).desc(), col(Case.id).desc())
+        .offset((page - 1) * page_size).limit(page_size)
+    ).all()
+    forms = _forms(session, [c.id for c, _ in rows])
+    items = [_summary(c, place, forms.get(c.id, [])) for c, place in rows]
+    return Page(items=items, total=total, page=page, page_size=page_size)
+
+
+def _filtered(flt: CaseFilter) -> Any:
     query = select(Case, col(Place.code)).join(Place, col(Place.id) == col(Case.place_id), isouter=True)
     if flt.state:
         query = query.where(col(Case.state) == flt.state)
@@ -71,14 +73,7 @@ def list_cases(session: Session, actor: Actor, flt: CaseFilter, page: int, page_
         query = query.where(col(Case.received_at) < flt.received_to)
     if flt.overdue_at:
         query = query.where(col(Case.id).in_(overdue_case_ids(flt.overdue_at)))
-    total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-    rows = session.execute(
-        query.order_by(col(Case.received_at).desc(), col(Case.id).desc())
-        .offset((page - 1) * page_size).limit(page_size)
-    ).all()
-    forms = _forms(session, [c.id for c, _ in rows])
-    items = [_summary(c, place, forms.get(c.id, [])) for c, place in rows]
-    return Page(items=items, total=total, page=page, page_size=page_size)
+    return query
 
 
 def _forms(session: Session, ids: list[int | None]) -> dict[int, list[str]]:
@@ -98,70 +93,52 @@ def _summary(case: Case, place_code: str | None, forms: list[str]) -> dict[str, 
             "updated_at": case.updated_at, "flags": case.flags, "version": case.version}
 
 
-def _rows(session: Session, model: Any, case_id: int | None, order: Any) -> list[Any]:
-    return list(session.execute(select(model).where(model.case_id == case_id).order_by(order)).scalars())
-
-
-def get_case(session: Session, actor: Actor, code: str) -> dict[str, Any]:
-    authorize(actor, "case.read")
+def _find(session: Session, code: str) -> tuple[Case, str | None]:
     found = session.execute(
         select(Case, col(Place.code)).join(Place, col(Place.id) == col(Case.place_id), isouter=True)
         .where(col(Case.code) == code)
     ).first()
     if found is None:
         raise NotFound("case", code)
-    case, place_code = found
-    child = session.get(Child, case.child_id)
+    return found[0], found[1]
+
+
+def get_case(session: Session, clock: Clock, actor: Actor, code: str) -> dict[str, Any]:
+    """One case as this actor may see it. Reading private fields is itself recorded: the
+    access log (who, which case, which fields, when) is part of the audit trail, so the
+    caller must commit."""
+    authorize(actor, "case.read")
+    case, place_code = _find(session, code)
+    view = view_for(session, actor, case)
+    agency_id = agency_of(session, actor) if view == View.AGENCY else None
     forms = _forms(session, [case.id]).get(case.id or 0, [])
-    agencies = {a.id: a.code for a in session.execute(select(Agency)).scalars()}
-    detail = _summary(case, place_code, forms) | {
-        "case_type": case.case_type, "closure_reason": case.closure_reason,
-        "transferred_to": case.transferred_to, "closed_at": case.closed_at,
-        "allowed_triggers": allowed_triggers(case.state),
-        "child": None if child is None else {
-            "full_name": child.full_name, "birth_date": child.birth_date,
-            "estimated_age": child.estimated_age, "sex": child.sex},
-        "reports": [_report(r) for r in _rows(session, Report, case.id, Report.id)],
-        "emergency_actions": [
-            {"id": e.id, "action_taken": e.action_taken, "who_was_called": e.who_was_called,
-             "done_at": e.done_at, "separated_from_carer": e.separated_from_carer}
-            for e in _rows(session, EmergencyAction, case.id, EmergencyAction.id)],
-        "plans": [
-            {"id": p.id, "status": p.status, "goals": p.goals, "measures": p.measures,
-             "submitted_at": p.submitted_at, "decided_at": p.decided_at,
-             "decision_note": p.decision_note}
-            for p in _rows(session, Plan, case.id, Plan.id)],
-        "services": [
-            {"id": s.id, "kind": s.kind, "agency_code": agencies.get(s.agency_id),
-             "started_on": s.started_on, "ended_on": s.ended_on, "note": s.note}
-            for s in _rows(session, Service, case.id, Service.id)],
-        "reviews": [
-            {"id": r.id, "reviewed_at": r.reviewed_at, "findings": r.findings,
-             "risk_level": r.risk_level, "outcome": r.outcome}
-            for r in _rows(session, Review, case.id, Review.id)],
-        "notes": [{"id": n.id, "author": n.author, "text": n.text, "written_at": n.written_at}
-                  for n in _rows(session, Note, case.id, Note.id)],
-        "deadlines": [
-            {"id": d.id, "kind": d.kind, "status": d.status, "due_at": d.due_at,
-             "closed_at": d.closed_at, "next_alert_at": d.next_alert_at,
-             "acknowledged_at": d.acknowledged_at, "acknowledged_by": d.acknowledged_by}
-            for d in _rows(session, Deadline, case.id, Deadline.id)],
-        "timeline": [
-            {"seq": ev.seq, "at": ev.at, "actor": ev.actor, "action": ev.action}
-            for ev in _rows(session, AuditEvent, case.id, AuditEvent.seq)],
-    }
+    detail, fields = case_detail(session, case, place_code, forms, view, agency_id, actor.ref)
+    if fields:
+        access_log.record_read(session, clock.now(), actor, case, "case.viewed", view, fields)
     return detail
 
 
-def _report(r: Report) -> dict[str, Any]:
-    return {"id": r.id, "channel": r.channel, "received_at": r.received_at,
-            "recorded_at": r.recorded_at, "place_detail": r.place_detail, "narrative": r.narrative,
-            "abuse_forms": r.abuse_forms, "case_type": r.case_type,
-            "child_condition": r.child_condition, "likely_consequence": r.likely_consequence,
-            "parents": r.parents, "family_circumstances": r.family_circumstances,
-            "current_carer": r.current_carer, "actions_taken": r.actions_taken,
-            "receiving_officer": r.receiving_officer, "hotline_ref": r.hotline_ref,
-            "has_reporter": r.reporter_id is not None}
+def case_state(session: Session, actor: Actor, code: str) -> str:
+    """The state alone (no private field, so no access event), within the actor's scope."""
+    authorize(actor, "case.read")
+    case, _ = _find(session, code)
+    view_for(session, actor, case)
+    return case.state
+
+
+def hotline_status(session: Session, actor: Actor, hotline_ref: str) -> dict[str, Any]:
+    """The 111 integration reads back the status of the reports it sent itself, nothing else."""
+    authorize(actor, "report.hotline_status")
+    found = session.execute(
+        select(Report.hotline_ref, Case.code, Case.state, Case.updated_at)
+        .join(Case, col(Case.id) == col(Report.case_id))
+        .where(col(Report.hotline_ref) == hotline_ref, col(Report.submitted_by) == actor.ref)
+    ).first()
+    if found is None:
+        raise NotFound("hotline report", hotline_ref)
+    ref, case_code, state, updated_at = found
+    return {"hotline_ref": ref, "case_code": case_code, "state": state,
+            "status": PUBLIC_STATUS.get(state, "in_progress"), "updated_at": updated_at}
 
 
 PUBLIC_STATUS = {"received": "received", "closed": "closed"}
@@ -181,4 +158,5 @@ def public_status(session: Session, tracking_code: str) -> dict[str, str]:
     return {"status": status, "label_vi": labels[status][0], "label_en": labels[status][1]}
 
 
-__all__ = ["CaseFilter", "Page", "get_case", "list_cases", "public_status"]
+__all__ = ["CaseFilter", "Page", "case_state", "get_case", "hotline_status", "list_cases",
+           "public_status"]

@@ -15,7 +15,9 @@ from sqlmodel import Session, col
 
 from models import Agency, Case, EmergencyAction, Note, Official, Plan, Review, Service
 from models.enums import CaseState, ClosureReason, PlanStatus
-from states import audit, deadlines, events
+from states import audit, deadlines, events, referrals
+from states.access import require_case_write
+from states.case_rows import load_case_for_update
 from states.actors import Actor
 from states.clock import Clock
 from states.commands import (
@@ -48,15 +50,6 @@ TRIGGER_DATA: dict[str, type[BaseModel]] = {
 }
 
 Effect = Callable[[Session, Case, Any, Actor, datetime], dict[str, Any]]
-
-
-def load_case_for_update(session: Session, code: str) -> Case:
-    case: Case | None = session.execute(
-        select(Case).where(col(Case.code) == code).with_for_update()
-    ).scalar_one_or_none()
-    if case is None:
-        raise NotFound("case", code)
-    return case
 
 
 def _check_version(case: Case, expected_version: int) -> None:
@@ -158,8 +151,13 @@ def _start_service(session: Session, case: Case, data: ServiceData, actor: Actor
                       started_on=data.started_on, note=data.note)
     session.add(service)
     session.flush()
-    return {"service_id": service.id, "kind": service.kind, "agency": agency.code,
-            "started_on": service.started_on.isoformat()}
+    details = {"service_id": service.id, "kind": service.kind, "agency": agency.code,
+               "started_on": service.started_on.isoformat()}
+    # The agency that gives the service must be able to read its part of the case.
+    referral = referrals.ensure_referral(session, case, agency, actor, now)
+    if referral is not None:
+        details["referral_id"] = referral.id
+    return details
 
 
 def _review(session: Session, case: Case, data: ReviewData, actor: Actor, now: datetime) -> dict[str, Any]:
@@ -241,7 +239,14 @@ def advance(session: Session, clock: Clock, actor: Actor, code: str, trigger: st
     authorize_any_trigger(actor, trigger)
     case = load_case_for_update(session, code)
     authorize_trigger(actor, trigger, case.state)
+    require_case_write(session, actor, case, trigger)
     _check_version(case, expected_version)
+    if trigger == "reopen" and case.anonymised_at is not None:
+        raise InvalidInput("trigger", "case_not_anonymised",
+                           "Vụ việc đã được ẩn danh theo quy định lưu trữ, không thể mở lại; "
+                           "hãy tiếp nhận như một thông báo mới.",
+                           "The case was anonymised under the retention policy and cannot be "
+                           "reopened; record a new report instead.")
     payload = data.model_dump(mode="python")
     before = _snapshot(case)
     new_state = fire(case.state, _facts(session, case), trigger, payload)
@@ -270,6 +275,7 @@ def assign(session: Session, clock: Clock, actor: Actor, code: str, official_id:
            expected_version: int) -> Case:
     authorize(actor, "case.assign")
     case = load_case_for_update(session, code)
+    require_case_write(session, actor, case, "case.assign")
     _check_version(case, expected_version)
     official = session.get(Official, official_id)
     if official is None or not official.active:
@@ -289,6 +295,7 @@ def add_note(session: Session, clock: Clock, actor: Actor, code: str, text: str)
     """Notes do not change the case, so they need no version: two workers may both write one."""
     authorize(actor, "case.note")
     case = load_case_for_update(session, code)
+    require_case_write(session, actor, case, "case.note")
     now = clock.now()
     note = Note(case_id=case.id, author=actor.ref, text=text, written_at=now)  # type: ignore[arg-type]
     session.add(note)
@@ -302,6 +309,7 @@ def end_service(session: Session, clock: Clock, actor: Actor, code: str, service
                 ended_on: Any) -> Service:
     authorize(actor, "case.service.end")
     case = load_case_for_update(session, code)
+    require_case_write(session, actor, case, "case.service.end")
     service = session.get(Service, service_id)
     if service is None or service.case_id != case.id:
         raise NotFound("service", str(service_id))

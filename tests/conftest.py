@@ -3,6 +3,7 @@
 Nothing here patches our own code: the app is built by the same factory `kipthoi serve` uses,
 around a test database and a `FrozenClock`."""
 
+import hashlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.deps import Runtime
-from models import Database, open_database
+from models import Database, crypto, open_database
 from models.enums import AgencyKind, Role
 from states import directory
 from states.accounts import UserIn, create_user
@@ -23,6 +24,18 @@ from states.actors import SYSTEM, Actor
 from states.clock import LOCAL_TZ, FrozenClock
 from states.policy import CommunePolicy
 from tests import dbs
+
+# Encryption at rest (models/crypto.py): tests read and write under this synthetic key. A test
+# that changes the keyring gets it back for the next test from the autouse fixture below.
+TEST_KEYRING = crypto.Keyring({"test1": hashlib.sha256(b"kipthoi test data key 1").digest()}, "test1")
+crypto.configure(TEST_KEYRING)
+
+
+@pytest.fixture(autouse=True)
+def test_keyring() -> crypto.Keyring:
+    crypto.configure(TEST_KEYRING)
+    return TEST_KEYRING
+
 
 # Monday 2 March 2026, 09:00 in Vietnam.
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=LOCAL_TZ)

@@ -160,7 +160,9 @@ def test_committed_report_is_read_by_another_process_and_a_new_engine(
     probe = (
         "import sys\n"
         "from sqlalchemy import select\n"
-        "from models import Case, Report, open_database\n"
+        "from models import Case, Report, crypto, open_database\n"
+        "from tests.conftest import TEST_KEYRING\n"
+        "crypto.configure(TEST_KEYRING)  # as every entry point does (kipthoi.wiring.open_db)\n"
         "db = open_database(sys.argv[1])\n"
         "with db.read() as s:\n"
         "    row = s.execute(select(Case.code, Report.narrative).join(Report, Report.case_id == Case.id)"

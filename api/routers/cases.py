@@ -1,4 +1,4 @@
-"""Cases: the worklist, one case, triggers, assignment, notes, services."""
+"""Cases: the worklist, one case, triggers, assignment, notes, services, referrals."""
 
 from typing import Annotated, Any
 
@@ -15,10 +15,12 @@ from api.schemas import (
     EndServiceRequest,
     NoteOut,
     NoteRequest,
+    ReferralOut,
+    ReferralRequest,
     TransitionRequest,
 )
 from models.enums import AbuseForm, CaseState
-from states import queries, workflow
+from states import queries, referrals, workflow
 from states.errors import UnknownTrigger
 from states.machine import STEPS, TRIGGERS, allowed_triggers
 
@@ -47,10 +49,12 @@ def list_cases(
         return queries.list_cases(session, actor, flt, page, page_size)
 
 
-@router.get("/{code}", response_model=CaseDetail, responses=responses(401, 403, 404, 422))
+@router.get("/{code}", response_model=CaseDetail, responses=responses(401, 403, 404, 422, 503))
 def get_case(rt: RuntimeDep, actor: CurrentActor, code: CodePath) -> Any:
-    with rt.db.read() as session:
-        return queries.get_case(session, actor, code)
+    """The case as your role may see it. The read is recorded in the access log, so it is a
+    write: it commits with its audit event or is not answered."""
+    with rt.db.write() as session:
+        return queries.get_case(session, rt.clock, actor, code)
 
 
 def _changed(case: Any) -> CaseChanged:
@@ -85,7 +89,7 @@ for _trigger in TRIGGERS:
 @router.post("/{code}/transitions/{trigger}", include_in_schema=False)
 def unknown_trigger(rt: RuntimeDep, actor: CurrentActor, code: CodePath, trigger: str) -> None:
     with rt.db.read() as session:
-        state = queries.get_case(session, actor, code)["state"]
+        state = queries.case_state(session, actor, code)
     raise UnknownTrigger(trigger[:40], allowed_triggers(state))
 
 
@@ -111,3 +115,27 @@ def end_service(rt: RuntimeDep, actor: CurrentActor, code: CodePath,
                 service_id: Annotated[int, Path(ge=1)], body: EndServiceRequest) -> None:
     with rt.db.write() as session:
         workflow.end_service(session, rt.clock, actor, code, service_id, body.ended_on)
+
+
+def _referral_out(row: Any) -> ReferralOut:
+    return ReferralOut(id=row.id, agency_id=row.agency_id, referred_at=row.referred_at,
+                       withdrawn_at=row.withdrawn_at)
+
+
+@router.post("/{code}/referrals", status_code=201, response_model=ReferralOut,
+             responses=responses(401, 403, 404, 413, 422, 503))
+def refer(rt: RuntimeDep, actor: CurrentActor, code: CodePath, body: ReferralRequest) -> ReferralOut:
+    """Refer the case to an agency: its officials can then read the part of the case their work
+    needs, until the referral is withdrawn."""
+    with rt.db.write() as session:
+        row = referrals.refer(session, rt.clock, actor, code, body.agency_code)
+        return _referral_out(row)
+
+
+@router.post("/{code}/referrals/{referral_id}/withdraw", response_model=ReferralOut,
+             responses=responses(401, 403, 404, 422, 503))
+def withdraw_referral(rt: RuntimeDep, actor: CurrentActor, code: CodePath,
+                      referral_id: Annotated[int, Path(ge=1)]) -> ReferralOut:
+    with rt.db.write() as session:
+        row = referrals.withdraw(session, rt.clock, actor, code, referral_id)
+        return _referral_out(row)

@@ -2,13 +2,13 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Header, HTTPException
+from fastapi import APIRouter, Body, Header, HTTPException, Path
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 
-from api.deps import ActorOrPublic, RuntimeDep
+from api.deps import ActorOrPublic, CurrentActor, RuntimeDep
 from api.errors import responses
-from api.schemas import CitizenReceipt, PublicStatus, ReportAccepted
+from api.schemas import CitizenReceipt, HotlineReportStatus, PublicStatus, ReportAccepted
 from states import intake, queries
 from states.report_data import AnyReport, CitizenReport
 
@@ -57,3 +57,13 @@ def get_public_status(rt: RuntimeDep, tracking_code: str) -> PublicStatus:
         tracking_code = tracking_code[:20]
     with rt.db.read() as session:
         return PublicStatus(**queries.public_status(session, tracking_code))
+
+
+@router.get("/hotline/reports/{hotline_ref}", response_model=HotlineReportStatus,
+            responses=responses(401, 403, 404, 422), summary="111: status of a report it sent")
+def get_hotline_status(rt: RuntimeDep, actor: CurrentActor,
+                       hotline_ref: Annotated[str, Path(max_length=64)]) -> HotlineReportStatus:
+    """The hotline's key reads back the reports it sent itself (the case code and state), and
+    nothing else: no case content."""
+    with rt.db.read() as session:
+        return HotlineReportStatus(**queries.hotline_status(session, actor, hotline_ref))

@@ -61,7 +61,7 @@ def three(client: TestClient, commune: Commune) -> dict[str, str]:
 
 
 def listed(client: TestClient, commune: Commune, three: dict[str, str], **params: Any) -> list[str]:
-    r = client.get("/cases", params=params, headers=commune.headers(Role.CASE_WORKER))
+    r = client.get("/cases", params=params, headers=commune.headers(Role.HEAD))
     assert r.status_code == 200, r.json()
     names = {v: k for k, v in three.items()}
     assert r.json()["total"] == len(r.json()["items"])
@@ -164,11 +164,15 @@ def test_list_items_carry_no_narrative_and_no_identity(client: TestClient, commu
 
 def test_who_may_not_read_cases(client: TestClient, commune: Commune) -> None:
     code = report(client, commune)
-    for role, status in ((Role.AGENCY_OFFICIAL, 403), (Role.HOTLINE, 403), (Role.AUDITOR, 403),
+    for role, status in ((Role.INTAKE_OPERATOR, 403), (Role.HOTLINE, 403), (Role.AUDITOR, 403),
                          (Role.ADMIN, 403), (None, 401)):
         h = commune.headers(role) if role else {}
         assert client.get("/cases", headers=h).status_code == status, role
         assert client.get(f"/cases/{code}", headers=h).status_code == status, role
+    # An agency official reads only what is referred to their agency: nothing yet.
+    h = commune.headers(Role.AGENCY_OFFICIAL)
+    assert client.get("/cases", headers=h).json()["items"] == []
+    assert client.get(f"/cases/{code}", headers=h).status_code == 403
     assert client.get("/cases", headers={"Authorization": "Bearer kt_unknown"}).status_code == 401
 
 
@@ -185,7 +189,11 @@ def test_detail_shape(client: TestClient, commune: Commune) -> None:
     assert case["place_code"] == "DONG-AN" and case["abuse_forms"] == ["violence"]
     [rep] = case["reports"]
     assert rep["narrative"].startswith("Hàng xóm") and rep["has_reporter"] is True
-    assert "phone" not in rep and "Người Báo Tin" not in str(case)
+    assert "phone" not in rep  # the reporter is not part of the report section
+    # The head sees who reported (Luật Tố cáo: only those who must contact them do).
+    assert case["view"] == "full" and case["withheld"] == []
+    assert case["reporters"] == [{"report_id": rep["id"], "full_name": "Người Báo Tin",
+                                  "phone": "+84900000999", "address": None, "relation": "hàng xóm"}]
     assert case["allowed_triggers"] == ["assess", "record_emergency", "close"]
     assert [(e["seq"], e["action"]) for e in case["timeline"]][-1][1] == "case.opened"
 
