@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from flows.jobs import Dispatcher, next_wake, run_sweep
+from flows.jobs import Dispatcher, next_wake, run_retention, run_sweep
 from models import Database
 from states.clock import Clock
 from states.policy import CommunePolicy
@@ -41,6 +41,10 @@ class EmbeddedScheduler:
                                 max_instances=1, coalesce=True, next_run_time=now)
         self._scheduler.add_job(self.send_once, "interval", seconds=self.tick_seconds, id="send",
                                 max_instances=1, coalesce=True, next_run_time=now)
+        # Retention once a night, in the commune's time, when nobody is working cases.
+        self._scheduler.add_job(self.retention_once, "cron", hour=2, minute=30,
+                                timezone="Asia/Ho_Chi_Minh", id="retention", max_instances=1,
+                                coalesce=True)
         self._scheduler.start()
 
     def shutdown(self) -> None:
@@ -50,6 +54,12 @@ class EmbeddedScheduler:
         with self._sweep_lock, self._send_lock:
             self._stopping.set()
         self._scheduler.shutdown(wait=True)
+
+    def retention_once(self) -> None:
+        try:
+            run_retention(self.db, self.clock, self.policy)
+        except Exception:  # the next night tries again; the scheduler must not die of it
+            log.exception("retention run failed")
 
     def run_once(self) -> None:
         """One sweep and one send, as a tick does (used by tests and `kipthoi sweep`)."""

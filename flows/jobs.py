@@ -13,7 +13,8 @@ from sqlmodel import Session
 from models import Database
 from notifications.dispatch import DispatchReport, RetryPolicy, dispatch_once
 from notifications.providers import SmsProvider, WebhookSender
-from states import audit, deadlines
+from states import audit, deadlines, retention
+from models.enums import Role
 from states.actors import Actor
 from states.clock import Clock
 from states.policy import CommunePolicy
@@ -54,6 +55,26 @@ def run_sweep(db: Database, clock: Clock, policy: CommunePolicy, batch: int = 50
     if report.alerts:
         log.info("sweep raised %d alerts on %d deadlines", report.alerts, report.deadlines)
     return report
+
+
+RETENTION = Actor(ref="system:retention", role=Role.ADMIN)
+
+
+def run_retention(db: Database, clock: Clock, policy: CommunePolicy, *, dry_run: bool = False,
+                  batch: int = 200) -> list[str]:
+    """Anonymise the closed cases past the retention limit, a batch of children per
+    transaction, so a long backlog neither holds the writer nor is lost half-way."""
+    done: list[str] = []
+    while True:
+        with db.write() as session:
+            result = retention.anonymise_due(session, clock, RETENTION, policy.retention_years,
+                                             dry_run=dry_run, limit=batch)
+        done += result.cases
+        if dry_run or len(result.cases) == 0:
+            break
+    if done and not dry_run:
+        log.info("retention anonymised %d closed cases", len(done))
+    return done
 
 
 def _audit_hook(session: Session, at: datetime, action: str, after: dict[str, Any]) -> None:

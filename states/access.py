@@ -75,7 +75,7 @@ def scope_rows(session: Session, actor: Actor, query: Any) -> Any:
     if actor.role in (Role.HEAD, Role.CHAIR):
         return query
     if actor.role == Role.CASE_WORKER:
-        mine = col(Case.assignee_id).is_(None)
+        mine: Any = col(Case.assignee_id).is_(None)
         if actor.official_id is not None:
             mine = mine | (col(Case.assignee_id) == actor.official_id)
         return query.where(mine)

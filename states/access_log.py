@@ -14,6 +14,9 @@ from sqlmodel import Session, col
 from models import AuditEvent, Case
 from states import audit
 from states.actors import Actor
+from states.clock import Clock
+from states.errors import NotFound
+from states.permissions import authorize
 
 READ_ACTIONS = ("case.viewed", "child.exported")
 
@@ -37,3 +40,16 @@ def reads_of_child(session: Session, child_id: int) -> list[dict[str, Any]]:
         out.append({"seq": event.seq, "at": event.at, "actor": event.actor, "action": event.action,
                     "case": code, "view": after.get("view"), "fields": after.get("fields", [])})
     return out
+
+
+def viewers(session: Session, clock: Clock, actor: Actor, code: str) -> list[dict[str, Any]]:
+    """Who has read the record of the child of case `code` (for the auditor, the head, and the
+    child's legal representative). Looking is itself recorded."""
+    authorize(actor, "case.access_log")
+    case = session.execute(select(Case).where(col(Case.code) == code)).scalar_one_or_none()
+    if case is None:
+        raise NotFound("case", code)
+    rows = reads_of_child(session, case.child_id)
+    audit.record(session, at=clock.now(), actor=actor, action="access_log.read", case_id=case.id,
+                 after={"case": case.code, "entries": len(rows)})
+    return rows

@@ -22,6 +22,8 @@ class CommunePolicy:
     match_secret: bytes = b"kipthoi-development-match-key"
     deadlines: DeadlinePolicy = field(default_factory=default_deadlines)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
+    # Closed cases are anonymised this many years after closure (states/retention.py).
+    retention_years: int = 5
 
 
 DEFAULT_POLICY = CommunePolicy()

@@ -45,7 +45,7 @@ class Page:
 def list_cases(session: Session, actor: Actor, flt: CaseFilter, page: int, page_size: int) -> Page:
     """The worklist, narrowed to the cases this actor may see (states/access.py)."""
     authorize(actor, "case.read")
-    query = scope_rows(session, actor, _filtered(flt))
+    query = scope_rows(session, actor, filtered_query(flt))
     total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
     rows = session.execute(
         query.order_by(col(Case.received_at).desc(), col(Case.id).desc())
@@ -56,7 +56,7 @@ def list_cases(session: Session, actor: Actor, flt: CaseFilter, page: int, page_
     return Page(items=items, total=total, page=page, page_size=page_size)
 
 
-def _filtered(flt: CaseFilter) -> Any:
+def filtered_query(flt: CaseFilter) -> Any:
     query = select(Case, col(Place.code)).join(Place, col(Place.id) == col(Case.place_id), isouter=True)
     if flt.state:
         query = query.where(col(Case.state) == flt.state)
@@ -130,7 +130,7 @@ def hotline_status(session: Session, actor: Actor, hotline_ref: str) -> dict[str
     """The 111 integration reads back the status of the reports it sent itself, nothing else."""
     authorize(actor, "report.hotline_status")
     found = session.execute(
-        select(Report.hotline_ref, Case.code, Case.state, Case.updated_at)
+        select(col(Report.hotline_ref), col(Case.code), col(Case.state), col(Case.updated_at))
         .join(Case, col(Case.id) == col(Report.case_id))
         .where(col(Report.hotline_ref) == hotline_ref, col(Report.submitted_by) == actor.ref)
     ).first()

@@ -1,0 +1,60 @@
+"""Everything held about one child, for the child's legal representative (Personal Data
+Protection Law 91/2025: the right to know and obtain one's data, exercised for a child by the
+legal representative).
+
+The export is made by the head or the chair, who hand it over; it is recorded on the audit
+trail like any read. It leaves out one thing on purpose: who reported. The reporter's identity
+is protected by Luật Tố cáo 2018 and is not the child's data.
+"""
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session, col
+
+from models import Case, CaseAbuseForm, Child, Place
+from states import access_log
+from states.access import View, view_for
+from states.actors import Actor
+from states.case_rows import load_case_for_update
+from states.clock import Clock
+from states.permissions import authorize
+from states.views import case_detail
+
+FORMAT = "kipthoi.child-record.v1"
+
+
+def child_record(session: Session, clock: Clock, actor: Actor, code: str) -> dict[str, Any]:
+    """All cases about the child of case `code`, as JSON-ready data, and the access log."""
+    authorize(actor, "child.export")
+    anchor = load_case_for_update(session, code)
+    view_for(session, actor, anchor, "child.export")
+    child = session.get(Child, anchor.child_id)
+    assert child is not None and child.id is not None
+    now = clock.now()
+    cases = list(session.execute(
+        select(Case, col(Place.code)).join(Place, col(Place.id) == col(Case.place_id), isouter=True)
+        .where(col(Case.child_id) == child.id).order_by(col(Case.id))).all())
+    out_cases = []
+    for case, place_code in cases:
+        forms = list(session.execute(select(col(CaseAbuseForm.form))
+                                     .where(col(CaseAbuseForm.case_id) == case.id)).scalars())
+        # CONTENT: the whole file without the reporter's identity, whoever exports.
+        detail, fields = case_detail(session, case, place_code, forms, View.CONTENT)
+        for key in ("allowed_triggers", "view", "withheld", "reporters", "version"):
+            detail.pop(key, None)
+        out_cases.append(detail)
+        access_log.record_read(session, now, actor, case, "child.exported", View.CONTENT, fields)
+    return {
+        "format": FORMAT,
+        "exported_at": now,
+        "exported_by": actor.ref,
+        "child": {"full_name": child.full_name, "birth_date": child.birth_date,
+                  "estimated_age": child.estimated_age, "sex": child.sex},
+        "cases": out_cases,
+        "not_included": {
+            "reporter_identity": "Danh tính người báo tin được giữ bí mật (Luật Tố cáo 2018). "
+                                 "The reporter's identity is kept confidential."},
+        # Who has read this child's record, up to and including this export.
+        "access_log": access_log.reads_of_child(session, child.id),
+    }
