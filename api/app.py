@@ -15,7 +15,7 @@ from api.limits import BodyLimit, SecurityHeaders
 from api.ratelimit import Limiter, RateLimit, RateLimited
 from api.ratelimit import handle as rate_limited
 from api.routers import auth, users
-from api.routers import cases, deadlines, directory, reports, webhooks
+from api.routers import cases, deadlines, directory, exports, oversight, reports, webhooks
 from api.routers import search as case_search
 
 
@@ -75,6 +75,8 @@ def create_app(runtime: Runtime, *, max_body_bytes: int = 256 * 1024,
     app.include_router(directory.router)
     app.include_router(deadlines.router)
     app.include_router(webhooks.router)
+    app.include_router(oversight.router)
+    app.include_router(exports.router)
     app.include_router(auth.router)
     app.include_router(users.router)
     return app

@@ -112,7 +112,8 @@ def _http(request: Request, exc: Exception) -> JSONResponse:
         return _validation(request, RequestValidationError(
             [{"type": "json_invalid", "loc": ("body",), "msg": "JSON decode error"}]))
     vi = {401: "Cần đăng nhập (mã truy cập hoặc khoá API).", 404: "Không tìm thấy.",
-          405: "Phương thức không được hỗ trợ.", 413: "Yêu cầu quá lớn."}.get(exc.status_code, "Yêu cầu không hợp lệ.")
+          405: "Phương thức không được hỗ trợ.", 413: "Yêu cầu quá lớn."
+          }.get(exc.status_code, "Yêu cầu không hợp lệ.")
     return JSONResponse(status_code=exc.status_code, headers=exc.headers,
                         content=_body(f"http_{exc.status_code}", vi, str(exc.detail)))
 

@@ -1,4 +1,5 @@
-"""The `kipthoi` command: serve, db upgrade, audit verify, user create, demo, diagram."""
+"""The `kipthoi` command: serve, db upgrade, audit verify/viewers, user create, demo, diagram,
+keys, retention."""
 
 import argparse
 import logging
@@ -45,6 +46,41 @@ def _audit_verify(_: argparse.Namespace, settings: Settings) -> int:
     print(f"AUDIT TRAIL BROKEN at event {verdict.broken_seq}: {verdict.reason} "
           f"({verdict.checked} events verified before it)", file=sys.stderr)
     return 1
+
+
+def _audit_viewers(args: argparse.Namespace, settings: Settings) -> int:
+    """Who has read a child's record: every access event on any case about the child of CODE."""
+    from kipthoi.wiring import open_db
+    from models.enums import Role
+    from states import access_log
+    from states.actors import Actor
+    from states.clock import SystemClock
+
+    # Whoever runs the CLI on the server acts as an auditor, and is recorded as the CLI.
+    auditor = Actor(ref="cli:audit", role=Role.AUDITOR)
+    db = open_db(settings, migrate=False)
+    with db.write() as session:  # the auditor's look is itself recorded
+        rows = access_log.viewers(session, SystemClock(), auditor, args.code)
+    db.dispose()
+    if not rows:
+        print(f"no recorded reads of the child of {args.code}")
+    for row in rows:
+        print(f"{row['at']:%Y-%m-%d %H:%M:%S%z}  {row['actor']:20} {row['action']:15} {row['case']:16} "
+              f"{row['view'] or '-':8} {','.join(row['fields'])}")
+    return 0
+
+
+def _retention_run(args: argparse.Namespace, settings: Settings) -> int:
+    from flows.jobs import run_retention
+    from kipthoi.wiring import build_jobs
+
+    jobs = build_jobs(settings)
+    cases = run_retention(jobs.db, jobs.clock, jobs.policy, dry_run=args.dry_run)
+    jobs.db.dispose()
+    verb = "would anonymise" if args.dry_run else "anonymised"
+    print(f"retention ({jobs.policy.retention_years} years after closure): {verb} {len(cases)} cases"
+          + (": " + ", ".join(cases) if cases else ""))
+    return 0
 
 
 def _read_password(args: argparse.Namespace) -> str:
@@ -175,6 +211,9 @@ def _keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
               f"from plaintext {report.from_plaintext[table]:7}  reindexed {report.reindexed[table]:7}")
     if report.skipped:
         print(f"  {report.skipped} rows changed meanwhile (already under the active key)")
+    if report.from_plaintext:
+        print("plaintext from before encryption may linger in the database's free pages: compact it "
+              "at a quiet time (SQLite: VACUUM; PostgreSQL: VACUUM FULL of those tables)")
     print("done: every value is under the active key" if not report.skipped
           else "done; run again to confirm nothing is left")
     return 0
@@ -221,8 +260,15 @@ def main(argv: list[str] | None = None) -> int:
     db.add_parser("upgrade", help="migrate to the newest schema").set_defaults(func=_db_upgrade)
     audit = sub.add_parser("audit", help="audit trail").add_subparsers(dest="audit_command", required=True)
     audit.add_parser("verify", help="check the hash chain; exit 1 and name the first broken event").set_defaults(func=_audit_verify)
+    viewers = audit.add_parser("viewers", help="who has read the record of the child of a case")
+    viewers.add_argument("code", help="a case code, e.g. NH-2026-000123")
+    viewers.set_defaults(func=_audit_viewers)
+    retention = sub.add_parser("retention", help="data retention").add_subparsers(dest="retention_command", required=True)
+    run_retention = retention.add_parser("run", help="anonymise closed cases past the retention limit")
+    run_retention.add_argument("--dry-run", action="store_true", help="list the cases, change nothing")
+    run_retention.set_defaults(func=_retention_run)
     user = sub.add_parser("user", help="accounts").add_subparsers(dest="user_command", required=True)
-    create = user.add_parser("create", help="create an account: a person's password, or the hotline's API key")
+    create = user.add_parser("create", help="an account: a person's password, or the hotline's API key")
     create.add_argument("username")
     create.add_argument("--role", required=True)
     create.add_argument("--display-name")

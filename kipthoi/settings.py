@@ -32,6 +32,8 @@ class CommuneSettings(BaseModel):
     name: str = "Xã Nghĩa Hưng"
     code_prefix: str = Field("NH", pattern=r"^[A-Z]{2,6}$")
     future_skew_seconds: int = Field(300, ge=0, le=3600)
+    # Years after closure before a case's private data is erased (states/retention.py).
+    retention_years: int = Field(5, ge=1, le=100)
 
 
 class SecuritySettings(BaseModel):
@@ -237,6 +239,7 @@ class Settings(BaseSettings):
         return CommunePolicy(
             code_prefix=self.commune.code_prefix,
             future_skew=timedelta(seconds=self.commune.future_skew_seconds),
+            retention_years=self.commune.retention_years,
             match_secret=self.crypto_keys().index_key,  # the blind indexes' key
             deadlines=deadlines,
             notify=notify,

@@ -32,7 +32,7 @@ class UserIn(Command):
     username: str = Field(min_length=3, max_length=64, pattern=r"^[a-z0-9._-]+$")
     display_name: Text[120]
     role: Role
-    official_id: int | None = None
+    official_id: int | None = Field(None, ge=1, le=2**31 - 1)
     password: SecretStr | None = Field(None, description="Initial password (people; not the hotline)")
 
 
@@ -142,9 +142,10 @@ def issue_api_key(session: Session, clock: Clock, actor: Actor, user_id: int) ->
     authorize(actor, "user.write")
     user = _user(session, user_id)
     if Role(user.role) not in MACHINE_ROLES:
-        raise InvalidInput("role", "machine_client_only",
-                           "Chỉ tài khoản máy (tổng đài 111) được cấp khoá API; người dùng đăng nhập bằng mật khẩu.",
-                           "Only machine clients (the 111 hotline) get API keys; people log in with a password.")
+        raise InvalidInput(
+            "role", "machine_client_only",
+            "Chỉ tài khoản máy (tổng đài 111) được cấp khoá API; người dùng đăng nhập bằng mật khẩu.",
+            "Only machine clients (the 111 hotline) get API keys; people log in with a password.")
     if not user.active:
         raise InvalidInput("user_id", "active", "Tài khoản đã bị vô hiệu hoá.", "The account is deactivated.")
     key = issue_key(session, clock, user)

@@ -118,7 +118,8 @@ def _refuse_if_blocked(session: Session, now: datetime, config: AuthConfig, key:
 _THROTTLE = LoginThrottle.__table__  # type: ignore[attr-defined]
 
 
-def _count_failure(session: Session, now: datetime, config: AuthConfig, key: str) -> tuple[int, datetime | None]:
+def _count_failure(session: Session, now: datetime, config: AuthConfig,
+                   key: str) -> tuple[int, datetime | None]:
     """One upsert, so that concurrent failures all count; returns the count and the block."""
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     failures = session.execute(
@@ -188,7 +189,8 @@ def check_login(session: Session, clock: Clock, config: AuthConfig, username: st
     return _check(session, clock, config, username.strip().lower(), password)
 
 
-def finish_login(session: Session, clock: Clock, config: AuthConfig, attempt: Attempt) -> TokenPair | DomainError:
+def finish_login(session: Session, clock: Clock, config: AuthConfig,
+                 attempt: Attempt) -> TokenPair | DomainError:
     """Step 2 (a write session): count the failure, or open a session and forget past failures."""
     now = clock.now()
     user = session.get(User, attempt.user_id) if attempt.ok and attempt.user_id is not None else None

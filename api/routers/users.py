@@ -24,7 +24,8 @@ class UserOut(BaseModel):
 
 
 class UserCreated(UserOut):
-    api_key: str | None = Field(None, description="Shown once: the hotline's key when made without a password")
+    api_key: str | None = Field(
+        None, description="Shown once: the hotline's key, when made without a password")
 
 
 class ApiKeyOut(BaseModel):
@@ -67,8 +68,8 @@ def issue_api_key(rt: RuntimeDep, actor: CurrentActor, user_id: UserId) -> ApiKe
     return ApiKeyOut(api_key=key)
 
 
-@router.post("/{user_id}/api-keys/revoke", response_model=KeysRevoked, responses=responses(401, 403, 404, 422),
-             summary="Revoke every API key of an account")
+@router.post("/{user_id}/api-keys/revoke", response_model=KeysRevoked,
+             responses=responses(401, 403, 404, 422), summary="Revoke every API key of an account")
 def revoke_api_keys(rt: RuntimeDep, actor: CurrentActor, user_id: UserId) -> KeysRevoked:
     with rt.db.write() as session:
         count = accounts.revoke_api_keys(session, rt.clock, actor, user_id)

@@ -54,7 +54,8 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('key_hash')
     )
     with op.batch_alter_table('login_throttle', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_login_throttle_last_failed_at'), ['last_failed_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_login_throttle_last_failed_at'), ['last_failed_at'],
+                              unique=False)
 
 
 def downgrade() -> None:
