@@ -13,7 +13,7 @@ from sqlmodel import Session, col
 
 from models import Database, Place
 from models.enums import AgencyKind, ClosureReason, ReviewOutcome, RiskLevel, Role, ServiceKind
-from states import directory, intake, workflow
+from states import directory, intake, referrals, workflow
 from states.accounts import KEY_PREFIX, UserIn, create_user
 from states.actors import SYSTEM, Actor
 from states.clock import FrozenClock, SystemClock
@@ -160,6 +160,11 @@ def _file_and_move(db: Database, policy: CommunePolicy, actors: dict[Role, Actor
         with db.write() as s:
             version = workflow.advance(s, clock, {"w": worker, "c": chair, "h": head}[who], code,
                                        trigger, data, version).version
+    if PROGRESS[i] >= 1 and set(FORMS[i]) & {"violence", "sexual_abuse", "trafficking"}:
+        # Crimes go to the police: the demo's police account then has cases to read.
+        clock.advance(timedelta(hours=1))
+        with db.write() as s:
+            referrals.refer(s, clock, worker, code, "CA")
 
 
 def _steps(progress: int, received: Any, i: int) -> list[tuple[str, Any, str]]:

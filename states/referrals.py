@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from models import Agency, Case, Referral
+from models.enums import CaseState
 from states import audit
 from states.access import require_case_write
 from states.case_rows import load_case_for_update
@@ -44,6 +45,9 @@ def refer(session: Session, clock: Clock, actor: Actor, code: str, agency_code: 
     authorize(actor, "case.refer")
     case = load_case_for_update(session, code)
     require_case_write(session, actor, case, "case.refer")
+    if case.state == CaseState.CLOSED:
+        raise InvalidInput("code", "case_open", "Vụ việc đã đóng, không chuyển gửi được.",
+                           "The case is closed; it cannot be referred.")
     agency = session.execute(select(Agency).where(col(Agency.code) == agency_code)).scalar_one_or_none()
     if agency is None:
         raise InvalidInput("agency_code", "known_agency", f"Không có cơ quan mã '{agency_code}'.",
