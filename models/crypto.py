@@ -101,7 +101,10 @@ class Keyring:
 
     def decrypt(self, stored: str, context: str) -> bytes | None:
         """The plaintext of a stored value; None for plaintext left from before encryption."""
-        kid = key_id_of(stored)
+        try:
+            kid = key_id_of(stored)
+        except DecryptionFailed as exc:
+            raise DecryptionFailed(f"{context}: {exc}") from None
         if kid is None:
             if not self.accept_plaintext:
                 raise PlaintextRefused(f"{context}: holds a value that is not encrypted, and this "
