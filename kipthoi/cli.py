@@ -302,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
 
         from states.errors import DomainError
 
-        if isinstance(exc, DomainError | ValidationError):
+        # Configuration refusals (production secrets and keys) are ValueErrors: one line too.
+        if isinstance(exc, DomainError | ValidationError | ValueError):
             print(f"kipthoi: {exc}", file=sys.stderr)
             return 2
         raise

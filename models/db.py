@@ -26,6 +26,9 @@ def _sqlite_pragmas(immediate: bool) -> tuple[Any, Any]:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA foreign_keys=ON")
+        # Overwrite deleted content: plaintext replaced by `keys rotate` or erased by retention
+        # must not linger in free pages of the file.
+        cur.execute("PRAGMA secure_delete=ON")
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cur.close()
 
