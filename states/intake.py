@@ -20,7 +20,7 @@ from states.clock import LOCAL_TZ, Clock
 from states.codes import new_tracking_code, next_case_code
 from states.errors import IdempotencyConflict, InvalidInput
 from states.locks import lock_key
-from states.matching import ChildKeys, child_keys, find_open_case, phone_index
+from states.matching import ChildKeys, child_keys, find_closed_case, find_open_case, phone_index
 from states.permissions import authorize
 from states.policy import CommunePolicy
 from states.report_data import CitizenReport, HotlineReport, StaffReport
@@ -116,7 +116,12 @@ def submit_report(session: Session, clock: Clock, actor: Actor, policy: CommuneP
     case = find_open_case(session, keys)
     linked = case is not None
     if case is None:
-        case = _open_case(session, policy, report, place, received_at, now, keys, flags)
+        # The same child may have been reported before and the case closed: the new case
+        # belongs to the same child and points back to the last one.
+        previous = find_closed_case(session, keys)
+        if previous is not None:
+            flags = [*flags, CaseFlag.LINKED_TO_CLOSED_CASE]
+        case = _open_case(session, policy, report, place, received_at, now, keys, flags, previous)
     assert case.id is not None  # flushed: found in the database or just inserted
 
     reporter_id = None
@@ -161,7 +166,8 @@ def submit_report(session: Session, clock: Clock, actor: Actor, policy: CommuneP
                                         new_case=True)
         event = audit.record(session, at=now, actor=actor, action="case.opened", case_id=case.id,
                              after={**summary, "case": case.code, "state": case.state,
-                                    "flags": case.flags, "deadlines": opened})
+                                    "flags": case.flags, "deadlines": opened,
+                                    "previous_case_id": case.previous_case_id})
         due = next((datetime.fromisoformat(d["due_at"]) for d in opened.get("opened", [])
                     if d["kind"] == "initial_assessment"), None)
         events.publish(session, policy, case, "case.opened", event.seq, now, state_changed=True,
@@ -205,7 +211,10 @@ def _mau01_extras(report: HotlineReport | StaffReport | CitizenReport, actor: Ac
 
 def _open_case(session: Session, policy: CommunePolicy, report: Any, place: Place,
                received_at: datetime, now: datetime, keys: ChildKeys | None,
-               flags: list[str]) -> Case:
+               flags: list[str], previous: Case | None = None) -> Case:
+    if previous is not None:
+        return _new_case(session, policy, report, place, received_at, now, flags,
+                         previous.child_id, previous.id)
     child = Child(full_name=report.child.full_name, birth_date=report.child.birth_date,
                   estimated_age=report.child.estimated_age, sex=report.child.sex,
                   place_id=place.id, birth_key=keys.by_birth if keys else None,
@@ -214,11 +223,18 @@ def _open_case(session: Session, policy: CommunePolicy, report: Any, place: Plac
     session.add(child)
     session.flush()
     assert child.id is not None  # assigned by the flush
+    return _new_case(session, policy, report, place, received_at, now, flags, child.id, None)
+
+
+def _new_case(session: Session, policy: CommunePolicy, report: Any, place: Place,
+              received_at: datetime, now: datetime, flags: list[str], child_id: int,
+              previous_case_id: int | None) -> Case:
     year = received_at.astimezone(LOCAL_TZ).year
     case = Case(
         code=next_case_code(session, policy.code_prefix, year), state=CaseState.RECEIVED,
-        child_id=child.id, place_id=place.id, case_type=getattr(report, "case_type", None),
+        child_id=child_id, place_id=place.id, case_type=getattr(report, "case_type", None),
         received_at=received_at, opened_at=now, updated_at=now, flags=flags,
+        previous_case_id=previous_case_id,
     )
     session.add(case)
     session.flush()

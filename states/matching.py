@@ -24,6 +24,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 from functools import lru_cache
 
 import phonenumbers
@@ -84,16 +85,31 @@ def child_keys(secret: bytes, full_name: str | None, birth_date: date | None,
     )
 
 
+def _same_child(keys: ChildKeys) -> Any:
+    same_place_no_birth = and_(col(Child.place_key) == keys.by_place, col(Child.birth_date).is_(None))
+    if keys.by_birth is not None:
+        return or_(col(Child.birth_key) == keys.by_birth, same_place_no_birth)
+    return col(Child.place_key) == keys.by_place
+
+
 def find_open_case(session: Session, keys: ChildKeys | None) -> Case | None:
     if keys is None:
         return None
-    same_place_no_birth = and_(col(Child.place_key) == keys.by_place, col(Child.birth_date).is_(None))
-    if keys.by_birth is not None:
-        who = or_(col(Child.birth_key) == keys.by_birth, same_place_no_birth)
-    else:
-        who = col(Child.place_key) == keys.by_place
     return session.execute(
         select(Case).join(Child, col(Child.id) == col(Case.child_id))
-        .where(who, col(Case.state) != CaseState.CLOSED)
+        .where(_same_child(keys), col(Case.state) != CaseState.CLOSED)
         .order_by(col(Case.id)).limit(1)
+    ).scalar_one_or_none()
+
+
+def find_closed_case(session: Session, keys: ChildKeys | None) -> Case | None:
+    """The newest closed case about the same child (same rule), when none is open: a new case
+    then belongs to the same child, so the child's record, export and retention see the whole
+    history. Anonymised children have no keys left, so they are never matched."""
+    if keys is None:
+        return None
+    return session.execute(
+        select(Case).join(Child, col(Child.id) == col(Case.child_id))
+        .where(_same_child(keys), col(Case.state) == CaseState.CLOSED)
+        .order_by(col(Case.id).desc()).limit(1)
     ).scalar_one_or_none()

@@ -390,9 +390,8 @@ def test_export_holds_the_child_and_the_case_without_the_reporter_and_is_recorde
 
 
 def test_export_holds_every_case_about_the_child(client: TestClient, commune: Commune, db: Database) -> None:
-    """Two cases about one child row, each recorded as exported. (Intake never files two cases
-    under one child row today — see the xfail below — so the second case is moved onto the
-    first one's child in the database.)"""
+    """Two cases about one child row, each recorded as exported (the second case is moved onto
+    the first one's child in the database, whatever its name)."""
     first = open_case(client, commune, staff_report(child={"full_name": "Trẻ Hai Vụ"}))
     second = open_case(client, commune, staff_report(child={"full_name": "Trẻ Khác Tên"},
                                                      narrative="Lần báo thứ hai (giả lập)."))
@@ -410,10 +409,6 @@ def test_export_holds_every_case_about_the_child(client: TestClient, commune: Co
         assert secret not in r.text
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: states/intake.py submit_report/_open_case always creates a new Child row; a report about "
-    "a child whose case is closed opens a case under a new child, so the export of that case "
-    "(states/export.py child_record) misses the child's earlier case"))
 def test_export_of_a_re_reported_child_holds_the_earlier_case(client: TestClient, commune: Commune) -> None:
     child = {"full_name": "Trẻ Báo Lại", "birth_date": "2014-02-02", "sex": "male"}
     first = open_case(client, commune, staff_report(child=child))

@@ -296,9 +296,8 @@ def test_running_twice_anonymises_once(db: Database, clock: FrozenClock, commune
 
 def test_a_child_with_another_case_still_open_is_not_anonymised(
         db: Database, clock: FrozenClock, commune: Commune, policy: CommunePolicy) -> None:
-    """Two cases about one child row: the old one closed long ago, the other still open. (Intake
-    never files two cases under one child row — see the xfail below — so the second case is
-    moved onto the first one's child in the database.)"""
+    """Two cases about one child row: the old one closed long ago, the other still open (here
+    the second case is moved onto the first one's child in the database, whatever its name)."""
     old = closed_simple(db, clock, commune, policy, "Trẻ Hai Hồ Sơ")
     with db.write() as s:
         new = _report(s, clock, commune, policy, "Trẻ Tạm Tên")
@@ -318,16 +317,16 @@ def test_a_child_with_another_case_still_open_is_not_anonymised(
     assert sorted(run_retention(db, clock, policy)) == sorted([old, new])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: states/intake.py submit_report/_open_case files a new report about a child whose case is "
-    "closed under a new Child row, so states/retention.py due_children anonymises the child's old "
-    "case while a case about the same child is open"))
 def test_a_re_reported_child_keeps_the_old_case_while_the_new_one_is_open(
         db: Database, clock: FrozenClock, commune: Commune, policy: CommunePolicy) -> None:
     old = closed_simple(db, clock, commune, policy, "Trẻ Được Báo Lại")
     with db.write() as s:  # the same child (same name, birth date, thôn) reported again
         new = _report(s, clock, commune, policy, "Trẻ Được Báo Lại", sex="male")
     assert new != old and case_row(db, new).state == "received"
+    # Filed under the same child, pointing back to the closed case, and flagged for the worker.
+    assert case_row(db, new).child_id == case_row(db, old).child_id
+    assert case_row(db, new).previous_case_id == case_row(db, old).id
+    assert "linked_to_closed_case" in case_row(db, new).flags
     clock.advance(FIVE_YEARS + timedelta(days=1))
     assert run_retention(db, clock, policy) == []
     assert child_of(db, old).full_name == "Trẻ Được Báo Lại"
