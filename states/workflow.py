@@ -174,7 +174,10 @@ def _close(session: Session, case: Case, data: CloseData, actor: Actor, now: dat
     transferred = data.reason == ClosureReason.TRANSFERRED
     case.closure_reason, case.closed_at = data.reason, now
     case.transferred_to = data.transferred_to if transferred else None
-    details: dict[str, Any] = {"closure_reason": case.closure_reason, "transferred_to": case.transferred_to}
+    # The commune the child moved to is kept on the case (erased by retention), not in the
+    # audit event, which can never be erased.
+    details: dict[str, Any] = {"closure_reason": case.closure_reason,
+                               "transferred_to_recorded": case.transferred_to is not None}
     pending = _pending_plan(session, case.id)
     if pending is not None:  # a plan waiting for approval dies with the case
         pending.status, pending.decided_at, pending.decided_by = PlanStatus.WITHDRAWN, now, actor.ref
@@ -206,6 +209,28 @@ EFFECTS: dict[str, Effect] = {
     "close": _close,
     "reopen": _reopen,
 }
+
+
+# Free text a trigger accepts that has no column of its own: kept as a note on the case (so it
+# is encrypted and shown with the case file), never dropped, never put in the audit event.
+TEXT_AS_NOTE: dict[str, tuple[str, str]] = {
+    "assess": ("note", "Ghi chú đánh giá"),
+    "replan": ("reason", "Lý do lập lại kế hoạch"),
+    "close": ("note", "Ghi chú khi đóng vụ việc"),
+    "reopen": ("reason", "Lý do mở lại"),
+}
+
+
+def _keep_text_as_note(session: Session, case: Case, actor: Actor, now: datetime, trigger: str,
+                       data: BaseModel) -> int | None:
+    field, label = TEXT_AS_NOTE.get(trigger, ("", ""))
+    text = getattr(data, field, None) if field else None
+    if not text:
+        return None
+    note = Note(case_id=case.id, author=actor.ref, text=f"{label}: {text}", written_at=now)  # type: ignore[arg-type]
+    session.add(note)
+    session.flush()
+    return note.id
 
 
 def _snapshot(case: Case) -> dict[str, Any]:
@@ -258,6 +283,9 @@ def advance(session: Session, clock: Clock, actor: Actor, code: str, trigger: st
     case.updated_at = now
     session.add(case)
     session.flush()
+    kept = _keep_text_as_note(session, case, actor, now, trigger, data)
+    if kept is not None:
+        details["note_id"] = kept
     changes = deadlines.apply_events(session, policy.deadlines, case, happened, now)
     if changes:
         details["deadlines"] = changes

@@ -9,7 +9,18 @@ import pytest
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from models import AuditEvent, Case, Database, Deadline, EmergencyAction, OutboxMessage, Plan, Review, Service
+from models import (
+    AuditEvent,
+    Case,
+    Database,
+    Deadline,
+    EmergencyAction,
+    Note,
+    OutboxMessage,
+    Plan,
+    Review,
+    Service,
+)
 from models.enums import Role
 from states import audit
 from states.clock import FrozenClock
@@ -299,6 +310,30 @@ def test_reopen_clears_the_closure_fields(flow: Flow) -> None:
     case = flow.case(code)
     assert case.state == "received"
     assert (case.closure_reason, case.transferred_to, case.closed_at) == (None, None, None)
+
+
+@pytest.mark.parametrize(("path", "role", "trigger", "data", "label"), [
+    ("received", W, "assess", ASSESS | {"note": "Đã gặp trẻ tại trường"}, "Ghi chú đánh giá"),
+    ("received", HEAD, "close", {"reason": "duplicate", "note": "Trùng vụ NH-2026-000001"},
+     "Ghi chú khi đóng vụ việc"),
+    ("closed", CHAIR, "reopen", {"reason": "Trẻ quay về xã"}, "Lý do mở lại"),
+])
+def test_free_text_of_a_trigger_is_kept_as_a_note_and_not_in_the_audit_event(
+        flow: Flow, path: str, role: Role, trigger: str, data: dict[str, Any], label: str) -> None:
+    code = flow.to(path)
+    flow.fire(role, code, trigger, data)
+    text = data.get("note") or data["reason"]
+    [note] = [n for n in flow.rows(Note, code) if n.text.startswith(label)]
+    assert note.text == f"{label}: {text}" and note.author == flow.commune.actors[role].ref
+    event = flow.events(code)[-1]
+    assert _json(event.after)["note_id"] == note.id and text not in event.after
+
+
+def test_the_transferred_to_commune_stays_out_of_the_audit_trail(flow: Flow) -> None:
+    code = flow.open()
+    flow.fire(HEAD, code, "close", {"reason": "transferred", "transferred_to": "Xã Bên Cạnh"})
+    event = flow.events(code)[-1]
+    assert "Bên Cạnh" not in event.after and _json(event.after)["transferred_to_recorded"] is True
 
 
 def test_closing_as_safe_without_a_closing_review_is_refused_and_leaves_the_case_open(flow: Flow) -> None:
