@@ -164,7 +164,7 @@ def _file_and_move(db: Database, policy: CommunePolicy, actors: dict[Role, Actor
         # Crimes go to the police: the demo's police account then has cases to read.
         clock.advance(timedelta(hours=1))
         with db.write() as s:
-            referrals.refer(s, clock, worker, code, "CA")
+            referrals.refer(s, clock, worker, code, "CA", policy)
 
 
 def _steps(progress: int, received: Any, i: int) -> list[tuple[str, Any, str]]:

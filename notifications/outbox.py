@@ -78,6 +78,7 @@ class CaseEvent:
     hotline_ref: str | None = None
     state_changed: bool = False
     due_at: datetime | None = None  # the most pressing open limit, for the message
+    referred_agency_id: int | None = None  # case.referred: the agency the case went to
 
 
 def notify(session: Session, config: NotifyConfig, event: CaseEvent) -> int:
@@ -90,7 +91,8 @@ def notify(session: Session, config: NotifyConfig, event: CaseEvent) -> int:
         assert roster is not None
         for target in route.to:
             for official in roster.resolve(target, assignee_id=event.assignee_id,
-                                           school_agency_id=event.school_agency_id):
+                                           school_agency_id=event.school_agency_id,
+                                           referred_agency_id=event.referred_agency_id):
                 written += enqueue_sms(
                     session, config, dedupe_key=f"event:{event.seq}:{route.template}:{official.id}",
                     official=official, template=route.template, now=event.at, case_id=event.case_id,

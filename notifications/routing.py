@@ -32,7 +32,8 @@ def load_routes(path: Path | None = None) -> tuple[Route, ...]:
     routes = []
     for r in raw.get("route", []):
         for target in r["to"]:
-            if target not in POSITIONS and target != "school" and not target.startswith("agency:"):
+            if (target not in POSITIONS and target not in ("school", "referred_agency")
+                    and not target.startswith("agency:")):
                 raise ValueError(f"routing: unknown recipient '{target}'")
         routes.append(Route(on=tuple(r["on"]), to=tuple(r["to"]), template=r["template"],
                             when_abuse_forms=tuple(r.get("when_abuse_forms", []))))
@@ -65,7 +66,8 @@ class Roster:
         return contacts or people
 
     def resolve(self, target: str, *, assignee_id: int | None = None,
-                school_agency_id: int | None = None) -> list[Official]:
+                school_agency_id: int | None = None,
+                referred_agency_id: int | None = None) -> list[Official]:
         """The officials a recipient name stands for, right now."""
         if target == "worker" and assignee_id is not None:
             assignee = [o for o in self.officials if o.id == assignee_id]
@@ -75,6 +77,8 @@ class Roster:
             return [o for o in self.officials if o.position in POSITIONS[target]]
         if target == "school":
             return self._contacts({school_agency_id} if school_agency_id else set())
+        if target == "referred_agency":
+            return self._contacts({referred_agency_id} if referred_agency_id else set())
         if target.startswith("agency:"):
             kind = target.split(":", 1)[1]
             return self._contacts({i for i, k in self.agency_kind.items() if k == kind})

@@ -27,6 +27,10 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "vi": "[kipthoi] Vụ việc {code}: bạo lực học đường, đề nghị nhà trường phối hợp.",
         "en": "[kipthoi] Case {code}: school violence; the school is asked to cooperate.",
     },
+    "referral": {
+        "vi": "[kipthoi] Vụ việc {code} đã được chuyển đến cơ quan anh/chị để phối hợp. Đăng nhập kipthoi để xem.",
+        "en": "[kipthoi] Case {code} has been referred to your agency. Log in to kipthoi to read it.",
+    },
     "reminder": {
         "vi": "[kipthoi] Nhắc: {code} - {what} hạn {due}. Xác nhận: {link}",
         "en": "[kipthoi] Reminder: {code} - {what} due {due}. Acknowledge: {link}",

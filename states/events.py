@@ -22,7 +22,8 @@ class Known:
 
 
 def publish(session: Session, policy: CommunePolicy, case: Case, name: str, seq: int, now: datetime,
-            *, state_changed: bool = False, due_kind: str | None = None, known: Known | None = None) -> int:
+            *, state_changed: bool = False, due_kind: str | None = None, known: Known | None = None,
+            referred_agency_id: int | None = None) -> int:
     if known is not None:
         return notify(session, policy.notify, CaseEvent(
             name=name, seq=seq, at=now, case_id=case.id or 0, case_code=case.code, state=case.state,
@@ -43,5 +44,5 @@ def publish(session: Session, policy: CommunePolicy, case: Case, name: str, seq:
         name=name, seq=seq, at=now, case_id=case.id or 0, case_code=case.code, state=case.state,
         abuse_forms=forms, assignee_id=case.assignee_id,
         school_agency_id=first[1] if first else None, hotline_ref=first[0] if first else None,
-        state_changed=state_changed, due_at=due_at)
+        state_changed=state_changed, due_at=due_at, referred_agency_id=referred_agency_id)
     return notify(session, policy.notify, event)

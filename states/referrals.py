@@ -13,13 +13,14 @@ from sqlmodel import Session, col
 
 from models import Agency, Case, Referral
 from models.enums import CaseState
-from states import audit
+from states import audit, events
 from states.access import require_case_write
 from states.case_rows import load_case_for_update
 from states.actors import Actor
 from states.clock import Clock
 from states.errors import InvalidInput, NotFound
 from states.permissions import authorize
+from states.policy import DEFAULT_POLICY, CommunePolicy
 
 
 def active_referral(session: Session, case_id: int | None, agency_id: int | None) -> Referral | None:
@@ -41,7 +42,9 @@ def ensure_referral(session: Session, case: Case, agency: Agency, actor: Actor,
     return referral
 
 
-def refer(session: Session, clock: Clock, actor: Actor, code: str, agency_code: str) -> Referral:
+def refer(session: Session, clock: Clock, actor: Actor, code: str, agency_code: str,
+          policy: CommunePolicy = DEFAULT_POLICY) -> Referral:
+    """Refer the case; the agency's contact gets an SMS (no personal data: the case code)."""
     authorize(actor, "case.refer")
     case = load_case_for_update(session, code)
     require_case_write(session, actor, case, "case.refer")
@@ -58,8 +61,10 @@ def refer(session: Session, clock: Clock, actor: Actor, code: str, agency_code: 
         raise InvalidInput("agency_code", "not_already_referred",
                            "Vụ việc đã được chuyển cho cơ quan này.",
                            "The case is already referred to this agency.")
-    audit.record(session, at=now, actor=actor, action="case.referred", case_id=case.id,
-                 after={"referral_id": referral.id, "agency": agency.code})
+    event = audit.record(session, at=now, actor=actor, action="case.referred", case_id=case.id,
+                         after={"referral_id": referral.id, "agency": agency.code})
+    events.publish(session, policy, case, "case.referred", event.seq, now,
+                   referred_agency_id=agency.id)
     return referral
 
 

@@ -156,7 +156,7 @@ def _start_service(session: Session, case: Case, data: ServiceData, actor: Actor
     # The agency that gives the service must be able to read its part of the case.
     referral = referrals.ensure_referral(session, case, agency, actor, now)
     if referral is not None:
-        details["referral_id"] = referral.id
+        details["referral_id"], details["referred_agency_id"] = referral.id, agency.id
     return details
 
 
@@ -293,6 +293,9 @@ def advance(session: Session, clock: Clock, actor: Actor, code: str, trigger: st
                          before=before, after=_snapshot(case) | details)
     events.publish(session, policy, case, f"case.{trigger}", event.seq, now,
                    state_changed=before["state"] != case.state)
+    if "referred_agency_id" in details:  # a service started with an agency not yet on the case
+        events.publish(session, policy, case, "case.referred", event.seq, now,
+                       referred_agency_id=details["referred_agency_id"])
     if "emergency_decided" in happened:
         events.publish(session, policy, case, "emergency_decided", event.seq, now,
                        due_kind="emergency_protection")

@@ -3,16 +3,18 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 
 from api.deps import CurrentActor, RuntimeDep
 from api.errors import responses
 from api.schemas import (
+    MAX_ID,
     AssignRequest,
     CaseChanged,
     CaseDetail,
     CasePage,
     EndServiceRequest,
+    Instant,
     NoteOut,
     NoteRequest,
     ReferralOut,
@@ -32,11 +34,11 @@ CodePath = Annotated[str, Path(max_length=32, pattern=r"^[A-Z0-9-]+$")]
 def list_cases(
     rt: RuntimeDep, actor: CurrentActor,
     state: CaseState | None = None,
-    assignee_id: Annotated[int | None, Query(ge=1)] = None,
+    assignee_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     place: Annotated[str | None, Query(max_length=32, description="Thôn code")] = None,
     abuse_form: AbuseForm | None = None,
-    received_from: AwareDatetime | None = None,
-    received_to: AwareDatetime | None = None,
+    received_from: Instant | None = None,
+    received_to: Instant | None = None,
     overdue: Annotated[bool, Query(description="Only cases past a legal time limit")] = False,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=queries.MAX_PAGE_SIZE)] = 20,
@@ -112,7 +114,7 @@ def add_note(rt: RuntimeDep, actor: CurrentActor, code: CodePath, body: NoteRequ
 @router.post("/{code}/services/{service_id}/end", status_code=204,
              responses=responses(401, 403, 404, 413, 422))
 def end_service(rt: RuntimeDep, actor: CurrentActor, code: CodePath,
-                service_id: Annotated[int, Path(ge=1)], body: EndServiceRequest) -> None:
+                service_id: Annotated[int, Path(ge=1, le=MAX_ID)], body: EndServiceRequest) -> None:
     with rt.db.write() as session:
         workflow.end_service(session, rt.clock, actor, code, service_id, body.ended_on)
 
@@ -128,14 +130,14 @@ def refer(rt: RuntimeDep, actor: CurrentActor, code: CodePath, body: ReferralReq
     """Refer the case to an agency: its officials can then read the part of the case their work
     needs, until the referral is withdrawn."""
     with rt.db.write() as session:
-        row = referrals.refer(session, rt.clock, actor, code, body.agency_code)
+        row = referrals.refer(session, rt.clock, actor, code, body.agency_code, rt.policy)
         return _referral_out(row)
 
 
 @router.post("/{code}/referrals/{referral_id}/withdraw", response_model=ReferralOut,
              responses=responses(401, 403, 404, 422, 503))
 def withdraw_referral(rt: RuntimeDep, actor: CurrentActor, code: CodePath,
-                      referral_id: Annotated[int, Path(ge=1)]) -> ReferralOut:
+                      referral_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> ReferralOut:
     with rt.db.write() as session:
         row = referrals.withdraw(session, rt.clock, actor, code, referral_id)
         return _referral_out(row)

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from sqlmodel import col
 
-from models import AuditEvent, Case, Database
+from models import AuditEvent, Case, Database, OutboxMessage
 from models.enums import AgencyKind, Role
 from states import directory
 from states.accounts import UserIn, create_user
@@ -459,7 +459,7 @@ def test_referring_twice_to_one_agency_or_to_an_unknown_one_is_422(client: TestC
 
 
 def test_starting_a_service_refers_the_case_to_the_agency(client: TestClient, commune: Commune,
-                                                         health: Health) -> None:
+                                                         health: Health, db: Database) -> None:
     code = open_case(client, commune)
     assert read(client, health.headers, code).status_code == 403
     v = fire(client, commune, Role.CASE_WORKER, code, "assess", 1, risk_level="high", emergency=False)
@@ -475,6 +475,25 @@ def test_starting_a_service_refers_the_case_to_the_agency(client: TestClient, co
     assert [(x["agency_code"], x["withdrawn_at"]) for x in referrals] == [("TYT", None)]
     # The police, not referred, still see nothing.
     assert read(client, commune.headers(Role.AGENCY_OFFICIAL), code).status_code == 403
+    # The health station's contact is told, by SMS, with the code and nothing about the child.
+    assert referral_sms(db, code) == [("+84900004321", True)]
+
+
+def referral_sms(db: Database, code: str) -> list[tuple[str, bool]]:
+    """(recipient, body names the case and no child) of each referral SMS about the case."""
+    with db.read() as s:
+        case_id = s.execute(select(col(Case.id)).where(col(Case.code) == code)).scalar_one()
+        rows = s.execute(select(OutboxMessage).where(col(OutboxMessage.case_id) == case_id,
+                                                     col(OutboxMessage.dedupe_key).contains(":referral:"))
+                         .order_by(col(OutboxMessage.id))).scalars().all()
+        return [(m.recipient, code in m.body and "Thử" not in m.body) for m in rows]
+
+
+def test_a_referral_tells_the_agency_by_sms(client: TestClient, commune: Commune, db: Database) -> None:
+    code = open_case(client, commune)
+    post(client, f"/cases/{code}/referrals", commune.headers(Role.HEAD), {"agency_code": "CA"}, 201)
+    police_phone = "+8490000" + f"{list(Role).index(Role.AGENCY_OFFICIAL):04d}"
+    assert referral_sms(db, code) == [(police_phone, True)]
 
 
 def test_hotline_report_without_a_reporter_has_no_reporter_section(client: TestClient,
