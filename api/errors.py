@@ -125,7 +125,9 @@ def _db_busy(_: Request, exc: Exception) -> JSONResponse:
 
 
 def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error")
+    # Starlette runs a sync handler in a worker thread, outside the `except` block, where
+    # `log.exception` finds no exception and logs "NoneType: None": pass the exception itself.
+    log.error("unhandled error", exc_info=exc)
     return error_response(500, "internal_error", "Lỗi hệ thống; đã ghi nhận.",
                           "Internal error; it has been logged.")
 

@@ -1,13 +1,51 @@
 """Response models: what each endpoint promises to return (and OpenAPI documents)."""
 
-from datetime import date, datetime
-from typing import Any, Generic, TypeVar
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
+from states.clock import LOCAL_TZ
 from states.text import Text
 
 T = TypeVar("T", bound=BaseModel)
+
+# Row ids are 32-bit integer columns. A larger id names no row, and one past 64 bits cannot even
+# be bound by SQLite (it answered 500): it is refused as invalid input instead.
+MAX_ID = 2**31 - 1
+
+
+def _not_a_timestamp(value: Any) -> Any:
+    """Pydantic also reads a number as a Unix timestamp (`?received_to=0.5` was 1970); the
+    document promises an ISO 8601 date-time, so a number is refused as one."""
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return value
+    elif not isinstance(value, (int, float)):
+        return value
+    raise PydanticCustomError("datetime_type", "Input should be an ISO 8601 date-time with a time zone")
+
+
+def _representable(value: datetime) -> datetime:
+    """Stored and compared in UTC, shown in Vietnam's zone: `0001-01-01T00:30+01:00` has no UTC
+    form (the query answered 500), so it is refused."""
+    try:
+        value.astimezone(UTC), value.astimezone(LOCAL_TZ)
+    except OverflowError:
+        raise PydanticCustomError("datetime_range", "Input is outside the range of date-times") from None
+    return value
+
+
+# A date-time in a query string: ISO 8601 with its offset, never a bare number, and one that
+# exists in UTC and in Vietnam's zone.
+Instant = Annotated[AwareDatetime, BeforeValidator(_not_a_timestamp), AfterValidator(_representable)]
+
+# PostgreSQL text cannot hold a NUL character: a query comparing a column with one fails there
+# (it answered 500). Free-text parameters refuse it, as `states.text.Text` does in bodies.
+NO_NUL = r"^[^\x00]*$"
 
 
 class TransitionRequest(BaseModel, Generic[T]):
@@ -103,7 +141,7 @@ class CaseChanged(BaseModel):
 class AssignRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     expected_version: int = Field(ge=1)
-    official_id: int = Field(ge=1)
+    official_id: int = Field(ge=1, le=MAX_ID)
 
 
 class NoteRequest(BaseModel):
@@ -148,7 +186,7 @@ class OfficialOut(BaseModel):
 
 class ReferralRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    agency_code: str = Field(min_length=1, max_length=32)
+    agency_code: str = Field(min_length=1, max_length=32, pattern=NO_NUL)
 
 
 class ReferralOut(BaseModel):

@@ -52,6 +52,10 @@ def login(rt: RuntimeDep, limiter: LimiterDep,
     attempt waits 1, 2, 4 … 60 s (429 with `Retry-After`); the 10th locks the account 15 min."""
     if limiter is not None:
         limiter.hit("login_per_username", form.username.strip().lower())
+    if "\x00" in form.username:
+        # No account has one (usernames are [a-z0-9._-]), and PostgreSQL cannot even compare
+        # it (a 500): the answer for an unknown username.
+        raise auth.InvalidCredentials()
     with rt.db.read() as session:  # the slow password check holds no write lock
         attempt = auth.check_login(session, rt.clock, rt.auth, form.username, form.password)
     with rt.db.write() as session:

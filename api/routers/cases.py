@@ -9,6 +9,7 @@ from api.deps import CurrentActor, RuntimeDep
 from api.errors import responses
 from api.schemas import (
     MAX_ID,
+    NO_NUL,
     AssignRequest,
     CaseChanged,
     CaseDetail,
@@ -35,7 +36,7 @@ def list_cases(
     rt: RuntimeDep, actor: CurrentActor,
     state: CaseState | None = None,
     assignee_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
-    place: Annotated[str | None, Query(max_length=32, description="Thôn code")] = None,
+    place: Annotated[str | None, Query(max_length=32, pattern=NO_NUL, description="Thôn code")] = None,
     abuse_form: AbuseForm | None = None,
     received_from: Instant | None = None,
     received_to: Instant | None = None,

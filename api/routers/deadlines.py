@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from api.deps import CurrentActor, RuntimeDep
 from api.errors import responses
+from api.schemas import MAX_ID
 from notifications.tokens import BadToken, verify
 from states import deadlines
 from states.actors import Actor
@@ -35,7 +36,8 @@ class Acknowledged(BaseModel):
 
 @router.post("/deadlines/{deadline_id}/acknowledge", response_model=Acknowledged,
              responses=responses(401, 403, 404, 422))
-def acknowledge(rt: RuntimeDep, actor: CurrentActor, deadline_id: Annotated[int, Path(ge=1)]) -> Any:
+def acknowledge(rt: RuntimeDep, actor: CurrentActor,
+                deadline_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> Any:
     authorize(actor, "deadline.acknowledge")
     with rt.db.write() as session:
         row = deadlines.acknowledge(session, rt.clock.now(), actor, deadline_id,

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query
 
 from api.deps import CurrentActor, RuntimeDep
 from api.errors import responses
-from api.schemas import AgencyOut, OfficialOut, PlaceOut
+from api.schemas import NO_NUL, AgencyOut, OfficialOut, PlaceOut
 from states import directory
 
 router = APIRouter(tags=["directory"])
@@ -43,7 +43,7 @@ def create_agency(rt: RuntimeDep, actor: CurrentActor, body: directory.AgencyIn)
 
 @router.get("/officials", response_model=list[OfficialOut], responses=responses(401, 403, 422))
 def list_officials(rt: RuntimeDep, actor: CurrentActor,
-                   agency: Annotated[str | None, Query(max_length=32)] = None) -> Any:
+                   agency: Annotated[str | None, Query(max_length=32, pattern=NO_NUL)] = None) -> Any:
     with rt.db.read() as session:
         return directory.list_officials(session, actor, agency)
 

@@ -5,10 +5,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
-from pydantic import AwareDatetime
 
 from api.deps import CurrentActor, RuntimeDep
 from api.errors import responses
+from api.schemas import NO_NUL, Instant
 from models.enums import AbuseForm, CaseState
 from states import export, queries
 from states.worklist_csv import worklist_csv
@@ -21,9 +21,9 @@ CodePath = Annotated[str, Path(max_length=32, pattern=r"^[A-Z0-9-]+$")]
             responses={200: {"content": {"text/csv": {}}, "description": "The worklist as CSV"},
                        **responses(401, 403, 422, 503)})
 def worklist(rt: RuntimeDep, actor: CurrentActor, state: CaseState | None = None,
-             place: Annotated[str | None, Query(max_length=32)] = None,
-             abuse_form: AbuseForm | None = None, received_from: AwareDatetime | None = None,
-             received_to: AwareDatetime | None = None, overdue: bool = False) -> Response:
+             place: Annotated[str | None, Query(max_length=32, pattern=NO_NUL)] = None,
+             abuse_form: AbuseForm | None = None, received_from: Instant | None = None,
+             received_to: Instant | None = None, overdue: bool = False) -> Response:
     """The cases you may see, with the worklist's columns (no narrative, no identity), as CSV
     that a spreadsheet opens without running any formula typed into a name."""
     flt = queries.CaseFilter(state=state, place_code=place, abuse_form=abuse_form,

@@ -4,10 +4,11 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 
 from api.deps import CurrentActor, RuntimeDep
 from api.errors import responses
+from api.schemas import MAX_ID, NO_NUL, Instant
 from states import access_log, audit_trail, stats
 
 router = APIRouter(tags=["oversight"])
@@ -52,10 +53,10 @@ class Stats(BaseModel):
 @router.get("/audit/events", response_model=list[AuditEventOut],
             responses=responses(401, 403, 404, 422, 503))
 def audit_events(rt: RuntimeDep, actor: CurrentActor,
-                 after_seq: Annotated[int, Query(ge=0)] = 0,
+                 after_seq: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
                  limit: Annotated[int, Query(ge=1, le=audit_trail.MAX_EVENTS)] = 100,
                  case: Annotated[str | None, Query(max_length=32, pattern=r"^[A-Z0-9-]+$")] = None,
-                 action: Annotated[str | None, Query(max_length=64)] = None) -> Any:
+                 action: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None) -> Any:
     """The audit trail in order, a page at a time (`after_seq` = the last `seq` you have). For
     the auditor; events carry no case content. Reading is itself recorded."""
     with rt.db.write() as session:
@@ -72,8 +73,8 @@ def access_to_child(rt: RuntimeDep, actor: CurrentActor, code: CodePath) -> Any:
 
 
 @router.get("/stats", response_model=Stats, responses=responses(401, 403, 422))
-def statistics(rt: RuntimeDep, actor: CurrentActor, received_from: AwareDatetime | None = None,
-               received_to: AwareDatetime | None = None) -> Any:
+def statistics(rt: RuntimeDep, actor: CurrentActor, received_from: Instant | None = None,
+               received_to: Instant | None = None) -> Any:
     """Counts for the commune's periodic reports; no case content."""
     with rt.db.read() as session:
         return stats.summary(session, actor, rt.clock.now(), received_from, received_to)

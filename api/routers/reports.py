@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 
 from api.deps import ActorOrPublic, CurrentActor, RuntimeDep
 from api.errors import responses
-from api.schemas import CitizenReceipt, HotlineReportStatus, PublicStatus, ReportAccepted
+from api.schemas import NO_NUL, CitizenReceipt, HotlineReportStatus, PublicStatus, ReportAccepted
 from states import intake, queries
 from states.report_data import AnyReport, CitizenReport
 
@@ -52,7 +52,7 @@ def post_report(
 
 @router.get("/public/reports/{tracking_code}", response_model=PublicStatus,
             responses=responses(404, 422), summary="Status of a report, by its tracking code")
-def get_public_status(rt: RuntimeDep, tracking_code: str) -> PublicStatus:
+def get_public_status(rt: RuntimeDep, tracking_code: Annotated[str, Path(pattern=NO_NUL)]) -> PublicStatus:
     if len(tracking_code) > 20:
         tracking_code = tracking_code[:20]
     with rt.db.read() as session:
@@ -61,8 +61,9 @@ def get_public_status(rt: RuntimeDep, tracking_code: str) -> PublicStatus:
 
 @router.get("/hotline/reports/{hotline_ref}", response_model=HotlineReportStatus,
             responses=responses(401, 403, 404, 422), summary="111: status of a report it sent")
-def get_hotline_status(rt: RuntimeDep, actor: CurrentActor,
-                       hotline_ref: Annotated[str, Path(max_length=64)]) -> HotlineReportStatus:
+def get_hotline_status(
+        rt: RuntimeDep, actor: CurrentActor,
+        hotline_ref: Annotated[str, Path(max_length=64, pattern=NO_NUL)]) -> HotlineReportStatus:
     """The hotline's key reads back the reports it sent itself (the case code and state), and
     nothing else: no case content."""
     with rt.db.read() as session:
