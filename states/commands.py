@@ -2,18 +2,25 @@
 step is the guards' business (`states/guards.py`), so fields a guard needs stay optional and a
 missing one is reported by the guard with the step's own rule."""
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from models.enums import CaseType, ClosureReason, ReviewOutcome, RiskLevel, ServiceKind
+from states.clock import LOCAL_TZ
 from states.text import Text
 
 
 def _aware(v: datetime | None) -> datetime | None:
     if v is not None and v.tzinfo is None:
         raise ValueError("must include a timezone offset (e.g. +07:00)")
+    if v is not None:
+        # Stored in UTC and shown in Vietnam's zone: `0001-01-01T00:30+01:00` has neither form.
+        try:
+            v.astimezone(UTC), v.astimezone(LOCAL_TZ)
+        except OverflowError:
+            raise ValueError("is outside the range of date-times") from None
     return v
 
 

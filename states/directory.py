@@ -35,7 +35,7 @@ class AgencyIn(Command):
 
 class OfficialIn(Command):
     full_name: Text[120]
-    agency_code: str = Field(min_length=1, max_length=32)
+    agency_code: str = Field(min_length=1, max_length=32, pattern=CODE_PATTERN)
     title: Text[120]
     phone: Phone
     language: Language = Language.VI
