@@ -4,7 +4,10 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from models import Case
+from states.access import require_case_write
+from states.actors import Actor
 from states.errors import NotFound
+from states.permissions import authorize
 
 
 def load_case_for_update(session: Session, code: str) -> Case:
@@ -14,4 +17,13 @@ def load_case_for_update(session: Session, code: str) -> Case:
     ).scalar_one_or_none()
     if case is None:
         raise NotFound("case", code)
+    return case
+
+
+def case_to_change(session: Session, actor: Actor, code: str, action: str) -> Case:
+    """The locked case, once the role may do `action` at all (checked before the lookup, so a
+    refusal reveals nothing) and this actor may change this case."""
+    authorize(actor, action)
+    case = load_case_for_update(session, code)
+    require_case_write(session, actor, case, action)
     return case

@@ -14,12 +14,10 @@ from sqlmodel import Session, col
 from models import Agency, Case, Referral
 from models.enums import CaseState
 from states import audit, events
-from states.access import require_case_write
-from states.case_rows import load_case_for_update
+from states.case_rows import case_to_change
 from states.actors import Actor
 from states.clock import Clock
 from states.errors import InvalidInput, NotFound
-from states.permissions import authorize
 from states.policy import DEFAULT_POLICY, CommunePolicy
 
 
@@ -45,9 +43,7 @@ def ensure_referral(session: Session, case: Case, agency: Agency, actor: Actor,
 def refer(session: Session, clock: Clock, actor: Actor, code: str, agency_code: str,
           policy: CommunePolicy = DEFAULT_POLICY) -> Referral:
     """Refer the case; the agency's contact gets an SMS (no personal data: the case code)."""
-    authorize(actor, "case.refer")
-    case = load_case_for_update(session, code)
-    require_case_write(session, actor, case, "case.refer")
+    case = case_to_change(session, actor, code, "case.refer")
     if case.state == CaseState.CLOSED:
         raise InvalidInput("code", "case_open", "Vụ việc đã đóng, không chuyển gửi được.",
                            "The case is closed; it cannot be referred.")
@@ -69,9 +65,7 @@ def refer(session: Session, clock: Clock, actor: Actor, code: str, agency_code: 
 
 
 def withdraw(session: Session, clock: Clock, actor: Actor, code: str, referral_id: int) -> Referral:
-    authorize(actor, "case.refer")
-    case = load_case_for_update(session, code)
-    require_case_write(session, actor, case, "case.refer")
+    case = case_to_change(session, actor, code, "case.refer")
     referral = session.get(Referral, referral_id)
     if referral is None or referral.case_id != case.id:
         raise NotFound("referral", str(referral_id))

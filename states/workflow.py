@@ -17,7 +17,7 @@ from models import Agency, Case, EmergencyAction, Note, Official, Plan, Review, 
 from models.enums import CaseState, ClosureReason, PlanStatus
 from states import audit, deadlines, events, referrals
 from states.access import require_case_write
-from states.case_rows import load_case_for_update
+from states.case_rows import case_to_change, load_case_for_update
 from states.actors import Actor
 from states.clock import Clock
 from states.commands import (
@@ -33,7 +33,7 @@ from states.commands import (
 from states.errors import InvalidInput, NotFound, StaleVersion
 from states.guards import CaseFacts
 from states.machine import fire
-from states.permissions import authorize, authorize_any_trigger, authorize_trigger
+from states.permissions import authorize_any_trigger, authorize_trigger
 from states.policy import DEFAULT_POLICY, CommunePolicy
 
 TRIGGER_DATA: dict[str, type[BaseModel]] = {
@@ -304,9 +304,7 @@ def advance(session: Session, clock: Clock, actor: Actor, code: str, trigger: st
 
 def assign(session: Session, clock: Clock, actor: Actor, code: str, official_id: int,
            expected_version: int) -> Case:
-    authorize(actor, "case.assign")
-    case = load_case_for_update(session, code)
-    require_case_write(session, actor, case, "case.assign")
+    case = case_to_change(session, actor, code, "case.assign")
     _check_version(case, expected_version)
     official = session.get(Official, official_id)
     if official is None or not official.active:
@@ -324,9 +322,7 @@ def assign(session: Session, clock: Clock, actor: Actor, code: str, official_id:
 
 def add_note(session: Session, clock: Clock, actor: Actor, code: str, text: str) -> Note:
     """Notes do not change the case, so they need no version: two workers may both write one."""
-    authorize(actor, "case.note")
-    case = load_case_for_update(session, code)
-    require_case_write(session, actor, case, "case.note")
+    case = case_to_change(session, actor, code, "case.note")
     now = clock.now()
     note = Note(case_id=case.id, author=actor.ref, text=text, written_at=now)  # type: ignore[arg-type]
     session.add(note)
@@ -338,9 +334,7 @@ def add_note(session: Session, clock: Clock, actor: Actor, code: str, text: str)
 
 def end_service(session: Session, clock: Clock, actor: Actor, code: str, service_id: int,
                 ended_on: Any) -> Service:
-    authorize(actor, "case.service.end")
-    case = load_case_for_update(session, code)
-    require_case_write(session, actor, case, "case.service.end")
+    case = case_to_change(session, actor, code, "case.service.end")
     service = session.get(Service, service_id)
     if service is None or service.case_id != case.id:
         raise NotFound("service", str(service_id))
