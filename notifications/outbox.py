@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from models import Official, OutboxMessage
 from notifications.config import NotifyConfig
-from notifications.routing import Roster
+from notifications.routing import Roster, Route
 from notifications.sms import segments
 from notifications.templates import local_time, render
 
@@ -37,8 +37,8 @@ _INSERTS = {
 
 def _insert(session: Session, values: dict[str, Any]) -> bool:
     # One statement built once per dialect, executed with parameters: compiled once, cached.
-    stmt = _INSERTS[session.get_bind().dialect.name]
-    return bool(session.execute(stmt, values).rowcount)  # type: ignore[attr-defined]
+    conn = session.connection()
+    return bool(conn.execute(_INSERTS[conn.dialect.name], values).rowcount)
 
 
 def enqueue_sms(session: Session, config: NotifyConfig, *, dedupe_key: str, official: Official,
@@ -81,12 +81,20 @@ class CaseEvent:
     referred_agency_id: int | None = None  # case.referred: the agency the case went to
 
 
-def notify(session: Session, config: NotifyConfig, event: CaseEvent) -> int:
-    """Enqueue what the routing table says this event causes; returns rows written."""
+def routes_for(config: NotifyConfig, name: str, abuse_forms: tuple[str, ...]) -> list[Route]:
+    return [r for r in config.routes if r.matches(name, list(abuse_forms))]
+
+
+def notify(session: Session, config: NotifyConfig, event: CaseEvent, roster: Roster | None = None) -> int:
+    """Enqueue what the routing table says this event causes; returns rows written.
+
+    `roster`: the officials as the caller read them already (intake reads them before its write
+    transaction, to keep that short); otherwise they are read here."""
     written = 0
     due = local_time(event.due_at) if event.due_at else ""
-    routes = [r for r in config.routes if r.matches(event.name, list(event.abuse_forms))]
-    roster = Roster.load(session) if routes else None
+    routes = routes_for(config, event.name, event.abuse_forms)
+    if routes and roster is None:
+        roster = Roster.load(session)
     for route in routes:
         assert roster is not None
         for target in route.to:

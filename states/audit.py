@@ -44,6 +44,10 @@ def event_hash(prev_hash: str, seq: int, at: datetime, actor: str, action: str,
 
 _HEAD = AuditHead.__table__  # type: ignore[attr-defined]
 _EVENTS = AuditEvent.__table__  # type: ignore[attr-defined]
+# Built once: compiled once, then reused from SQLAlchemy's cache by every command.
+_READ_HEAD = select(_HEAD.c.last_seq, _HEAD.c.last_hash).where(_HEAD.c.id == HEAD_ID).with_for_update()
+_INSERT_EVENT = _EVENTS.insert()
+_MOVE_HEAD = _HEAD.update().where(_HEAD.c.id == HEAD_ID)
 
 
 def record(session: Session, *, at: datetime, actor: Actor, action: str, case_id: int | None,
@@ -52,16 +56,15 @@ def record(session: Session, *, at: datetime, actor: Actor, action: str, case_id
 
     Plain Core statements, not ORM objects: this runs in every command, and the event is
     write-once. The returned event is a detached record of what was written."""
-    last_seq, last_hash = session.execute(
-        select(_HEAD.c.last_seq, _HEAD.c.last_hash).where(_HEAD.c.id == HEAD_ID).with_for_update()
-    ).one()
+    conn = session.connection()
+    last_seq, last_hash = conn.execute(_READ_HEAD).one()
     before_s, after_s = canonical(before or {}), canonical(after or {})
     seq = last_seq + 1
     digest = event_hash(last_hash, seq, at, actor.ref, action, case_id, before_s, after_s)
     values = {"seq": seq, "at": at, "actor": actor.ref, "action": action, "case_id": case_id,
               "before": before_s, "after": after_s, "prev_hash": last_hash, "hash": digest}
-    session.execute(_EVENTS.insert(), values)
-    session.execute(_HEAD.update().where(_HEAD.c.id == HEAD_ID), {"last_seq": seq, "last_hash": digest})
+    conn.execute(_INSERT_EVENT, values)
+    conn.execute(_MOVE_HEAD, {"last_seq": seq, "last_hash": digest})
     return AuditEvent(**values)
 
 

@@ -1,7 +1,9 @@
 """Human codes: the case code (NH-2026-000123) and the citizen's tracking code."""
 
 import secrets
+from typing import Any
 
+from sqlalchemy import bindparam
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
@@ -15,15 +17,21 @@ _ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 _COUNTER = CaseCounter.__table__  # type: ignore[attr-defined]
 
 
-def next_case_code(session: Session, prefix: str, year: int) -> str:
-    """One upsert: the first case of a year inserts the counter, later ones increment it. The
-    row stays locked to the end of the transaction, so numbers have no gaps and no twins."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = (insert(_COUNTER).values(prefix=prefix, year=year, last_number=1)
+def _counter_upsert(insert: Any) -> Any:
+    return (insert(_COUNTER).values(prefix=bindparam("prefix"), year=bindparam("year"), last_number=1)
             .on_conflict_do_update(index_elements=["prefix", "year"],
                                    set_={"last_number": _COUNTER.c.last_number + 1})
             .returning(_COUNTER.c.last_number))
-    number = session.execute(stmt).scalar_one()
+
+
+_UPSERTS = {"postgresql": _counter_upsert(pg_insert), "sqlite": _counter_upsert(sqlite_insert)}
+
+
+def next_case_code(session: Session, prefix: str, year: int) -> str:
+    """One upsert: the first case of a year inserts the counter, later ones increment it. The
+    row stays locked to the end of the transaction, so numbers have no gaps and no twins."""
+    conn = session.connection()
+    number = conn.execute(_UPSERTS[conn.dialect.name], {"prefix": prefix, "year": year}).scalar_one()
     return f"{prefix}-{year}-{number:06d}"
 
 

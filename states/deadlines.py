@@ -70,14 +70,38 @@ def _next_at(stages: list[Stage], start: int, acknowledged: bool) -> datetime | 
     return None
 
 
-def _open(session: Session, policy: DeadlinePolicy, case: Case, rule: DeadlineRule, now: datetime) -> Deadline:
-    start = _receipt(case) if rule.counted_from == "received" else now
+def _values(policy: DeadlinePolicy, rule: DeadlineRule, receipt: datetime, now: datetime) -> dict[str, Any]:
+    start = receipt if rule.counted_from == "received" else now
     due = rule.due(start, policy.calendar)
     stages = ladder(rule, policy, start, due)
-    deadline = Deadline(case_id=case.id, kind=rule.kind, opened_at=now, starts_at=start,  # type: ignore[arg-type]
-                        due_at=due, stage=0, next_alert_at=stages[0].at)
+    return {"kind": rule.kind, "status": "open", "opened_at": now, "starts_at": start, "due_at": due,
+            "stage": 0, "next_alert_at": stages[0].at}
+
+
+def _open(session: Session, policy: DeadlinePolicy, case: Case, rule: DeadlineRule, now: datetime) -> Deadline:
+    deadline = Deadline(case_id=case.id, **_values(policy, rule, _receipt(case), now))  # type: ignore[arg-type]
     session.add(deadline)
     return deadline
+
+
+def for_new_case(policy: DeadlinePolicy, received_at: datetime, now: datetime) -> list[dict[str, Any]]:
+    """The rows `case.opened` opens, before the case has an id: intake computes them outside its
+    write transaction and inserts them in it (`insert_rows`). Same rules as `apply_events`."""
+    rows: dict[str, dict[str, Any]] = {}
+    for rule in policy.opened_by("case.opened"):
+        rows.setdefault(rule.kind, _values(policy, rule, received_at, now))
+    return list(rows.values())
+
+
+_INSERT_DEADLINE = Deadline.__table__.insert()  # type: ignore[attr-defined]
+
+
+def insert_rows(session: Session, case_id: int, rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """Insert `for_new_case` rows; returns the changes for the audit event, as `apply_events`."""
+    if rows:
+        session.connection().execute(_INSERT_DEADLINE, [{**r, "case_id": case_id} for r in rows])
+    opened = [{"kind": r["kind"], "due_at": r["due_at"].isoformat()} for r in rows]
+    return {"opened": opened} if opened else {}
 
 
 def apply_events(session: Session, policy: DeadlinePolicy, case: Case, events: list[str],
@@ -218,5 +242,5 @@ def overdue_case_ids(now: datetime) -> Any:
     return select(col(Deadline.case_id)).where(col(Deadline.status) == "open", col(Deadline.due_at) < now)
 
 
-__all__ = ["acknowledge", "apply_events", "due_deadline_ids", "ladder", "next_alert_at",
+__all__ = ["acknowledge", "apply_events", "for_new_case", "insert_rows", "due_deadline_ids", "ladder", "next_alert_at",
            "overdue_case_ids", "raise_due_alerts"]

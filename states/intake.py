@@ -9,18 +9,20 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlmodel import Session, col
 
 from models import Agency, Case, CaseAbuseForm, Child, IdempotencyRecord, Place, Report, Reporter
 from models.enums import AgencyKind, CaseFlag, CaseState, Role
+from notifications.outbox import CaseEvent, notify, routes_for
+from notifications.routing import Roster
 from states import audit, deadlines, events
 from states.actors import Actor
 from states.clock import LOCAL_TZ, Clock
 from states.codes import new_tracking_code, next_case_code
 from states.errors import IdempotencyConflict, InvalidInput
 from states.locks import lock_key
-from states.matching import ChildKeys, child_keys, find_closed_case, find_open_case, phone_index
+from states.matching import CaseRef, ChildKeys, child_cases, child_keys, phone_index
 from states.permissions import authorize
 from states.policy import CommunePolicy
 from states.report_data import CitizenReport, HotlineReport, StaffReport
@@ -77,9 +79,50 @@ def _idempotency_key(actor: Actor, report: Any, header_key: str | None) -> tuple
     return None
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """An intake worked out up to what other writers could change meanwhile.
+
+    On SQLite every write waits for the one write lock, so what can be done before taking it
+    (checking the thôn and the school, the child's keys, the deadlines, the officials to tell)
+    is done before, on a read session: the write transaction then holds only the statements
+    that must see the newest data (the replay check, matching, the case number) and the inserts."""
+
+    actor: Actor
+    policy: CommunePolicy
+    report: HotlineReport | StaffReport | CitizenReport
+    now: datetime
+    key: tuple[str, str] | None
+    request_hash: str
+    place_id: int
+    received_at: datetime
+    flags: list[str]
+    keys: ChildKeys | None
+    child: dict[str, Any]
+    reporter: dict[str, Any] | None
+    report_row: dict[str, Any]  # without case_id and reporter_id
+    summary: dict[str, Any]
+    school_id: int | None
+    deadlines: list[dict[str, Any]]
+    roster: Roster | None
+
+
 def submit_report(session: Session, clock: Clock, actor: Actor, policy: CommunePolicy,
                   report: HotlineReport | StaffReport | CitizenReport,
                   idempotency_key: str | None = None) -> IntakeResult:
+    """Receive a report in one transaction (the CLI, the demo, the tests). The API runs
+    `prepare` on a read session and `apply` in the write transaction instead."""
+    prepared = prepare(session, clock, actor, policy, report, idempotency_key)
+    if isinstance(prepared, IntakeResult):
+        return prepared
+    return apply(session, prepared)
+
+
+def prepare(session: Session, clock: Clock, actor: Actor, policy: CommunePolicy,
+            report: HotlineReport | StaffReport | CitizenReport,
+            idempotency_key: str | None = None) -> "Prepared | IntakeResult":
+    """Check the report and work out its rows; a replayed request gets its first answer here.
+    Raises `InvalidInput` naming the field and the rule."""
     if isinstance(report, HotlineReport):
         authorize(actor, "report.hotline")
     elif isinstance(report, StaffReport):
@@ -91,105 +134,162 @@ def submit_report(session: Session, clock: Clock, actor: Actor, policy: CommuneP
     key = _idempotency_key(actor, report, idempotency_key)
     request_hash = _request_hash(report)
     if key is not None:
-        lock_key(session, f"idem:{key[0]}")
-        prior = session.execute(
-            select(IdempotencyRecord).where(col(IdempotencyRecord.key) == key[0])
-        ).scalar_one_or_none()
+        prior = _replay(session, key, request_hash)
         if prior is not None:
-            if prior.request_hash != request_hash:
-                raise IdempotencyConflict(key[1])
-            return IntakeResult(response=prior.response, replayed=True)
+            return prior
 
     school_id = _school(session, report)
-    place = session.execute(select(Place).where(col(Place.code) == report.place_code)).scalar_one_or_none()
+    place = session.connection().execute(_PLACE_BY_CODE, {"code": report.place_code}).first()
     if place is None:
         raise InvalidInput("place_code", "known_place",
                            f"Không có thôn/xóm mã '{report.place_code}' trong xã.",
                            f"No thôn/xóm with code '{report.place_code}' in this commune.")
+    place_id: int = place.id
+    place_code: str = place.code
     received_at = now if isinstance(report, CitizenReport) else report.received_at
     flags = _check_times_and_age(report, received_at, now, policy)
+    keys = child_keys(policy.match_secret, report.child.full_name, report.child.birth_date, place_code)
 
-    keys = child_keys(policy.match_secret, report.child.full_name, report.child.birth_date,
-                      place.code)
-    if keys is not None:
-        lock_key(session, f"child:{keys.by_place}")
-    case = find_open_case(session, keys)
-    linked = case is not None
-    if case is None:
-        # The same child may have been reported before and the case closed: the new case
-        # belongs to the same child and points back to the last one.
-        previous = find_closed_case(session, keys)
-        if previous is not None:
-            flags = [*flags, CaseFlag.LINKED_TO_CLOSED_CASE]
-        case = _open_case(session, policy, report, place, received_at, now, keys, flags, previous)
-    assert case.id is not None  # flushed: found in the database or just inserted
+    reporter = report.reporter.model_dump() if report.reporter is not None else None
+    if reporter is not None and not any(v is not None for v in reporter.values()):
+        reporter = None
+    if reporter is not None:  # the phone is encrypted; the head finds it by this HMAC
+        reporter["phone_index"] = phone_index(policy.match_secret, reporter["phone"]) if reporter["phone"] else None
 
-    reporter_id = None
-    if report.reporter is not None and report.reporter.model_dump(exclude_none=True):
-        reporter = Reporter(**report.reporter.model_dump())
-        if reporter.phone:  # the phone is encrypted; the head finds it by this HMAC
-            reporter.phone_index = phone_index(policy.match_secret, reporter.phone)
-        session.add(reporter)
-        session.flush()
-        reporter_id = reporter.id
+    abuse_forms = [f.value for f in report.abuse_forms]
+    row = {"channel": report.channel, "received_at": received_at, "recorded_at": now,
+           "place_id": place_id, "place_detail": report.place_detail, "narrative": report.narrative,
+           "abuse_forms": abuse_forms, "tracking_code": new_tracking_code(),
+           "school_agency_id": school_id, "submitted_by": None if actor.is_public else actor.ref,
+           **_REPORT_DEFAULTS, **_mau01_extras(report, actor)}
+    summary = {"channel": report.channel, "place": place_code, "abuse_forms": abuse_forms,
+               "received_at": received_at.isoformat(), "hotline_ref": row["hotline_ref"]}
+    child = {"full_name": report.child.full_name, "birth_date": report.child.birth_date,
+             "estimated_age": report.child.estimated_age, "sex": report.child.sex, "place_id": place_id,
+             "birth_key": keys.by_birth if keys else None, "place_key": keys.by_place if keys else None,
+             "name_index": keys.by_name if keys else None}
+    routes = routes_for(policy.notify, "case.opened", tuple(abuse_forms))
+    return Prepared(
+        actor=actor, policy=policy, report=report, now=now, key=key, request_hash=request_hash,
+        place_id=place_id, received_at=received_at, flags=flags, keys=keys, child=child,
+        reporter=reporter, report_row=row, summary=summary, school_id=school_id,
+        deadlines=deadlines.for_new_case(policy.deadlines, received_at, now),
+        roster=Roster.load(session) if routes else None)
 
-    row = Report(
-        case_id=case.id, channel=report.channel, received_at=received_at, recorded_at=now,
-        place_id=place.id, place_detail=report.place_detail, narrative=report.narrative,
-        abuse_forms=[f.value for f in report.abuse_forms],
-        reporter_id=reporter_id, tracking_code=new_tracking_code(), school_agency_id=school_id,
-        submitted_by=None if actor.is_public else actor.ref,
-        **_mau01_extras(report, actor),
-    )
-    session.add(row)
-    known_forms = set(session.execute(
-        select(col(CaseAbuseForm.form)).where(col(CaseAbuseForm.case_id) == case.id)).scalars()) if linked else set()
-    for form in dict.fromkeys(row.abuse_forms):
-        if form not in known_forms:
-            session.add(CaseAbuseForm(case_id=case.id, form=form))
-    session.flush()
-    all_forms = tuple(sorted(known_forms | set(row.abuse_forms)))
 
-    summary = {"report_id": row.id, "channel": row.channel, "place": place.code,
-               "abuse_forms": row.abuse_forms, "received_at": received_at.isoformat(),
-               "hotline_ref": row.hotline_ref}
-    if linked:
-        case.flags = sorted(set(case.flags) | set(flags))
-        case.version += 1
-        case.updated_at = now
-        session.add(case)
-        event = audit.record(session, at=now, actor=actor, action="report.linked", case_id=case.id,
-                             after={**summary, "case": case.code, "rule": "same_child_open_case"})
-        events.publish(session, policy, case, "report.linked", event.seq, now)
+def apply(session: Session, p: Prepared) -> IntakeResult:
+    """The write transaction's part: the replay check again (a twin may have committed since
+    `prepare`), matching to the child's open case, then the rows, the audit event, the
+    deadlines and the messages, all in the caller's transaction."""
+    if p.key is not None:
+        lock_key(session, f"idem:{p.key[0]}")
+        prior = _replay(session, p.key, p.request_hash)
+        if prior is not None:
+            return prior
+    if p.keys is not None:
+        lock_key(session, f"child:{p.keys.by_place}")
+    open_case, previous = child_cases(session, p.keys)
+    if open_case is not None:
+        case = session.get(Case, open_case.id, with_for_update=True)
+        assert case is not None  # just found, in this transaction
+        response = _link(session, p, case)
     else:
-        opened = deadlines.apply_events(session, policy.deadlines, case, ["case.opened"], now,
-                                        new_case=True)
-        event = audit.record(session, at=now, actor=actor, action="case.opened", case_id=case.id,
-                             after={**summary, "case": case.code, "state": case.state,
-                                    "flags": case.flags, "deadlines": opened,
-                                    "previous_case_id": case.previous_case_id})
-        due = next((datetime.fromisoformat(d["due_at"]) for d in opened.get("opened", [])
-                    if d["kind"] == "initial_assessment"), None)
-        events.publish(session, policy, case, "case.opened", event.seq, now, state_changed=True,
-                       known=events.Known(all_forms, row.hotline_ref, school_id, due))
-
-    response = _response(report, case, row, linked)
-    if key is not None:
-        session.add(IdempotencyRecord(key=key[0], request_hash=request_hash, response=response,
-                                      created_at=now))
-        session.flush()
+        response = _open_new_case(session, p, previous)
+    if p.key is not None:
+        session.connection().execute(_IDEMPOTENCY, {
+            "key": p.key[0], "request_hash": p.request_hash, "response": response, "created_at": p.now})
     return IntakeResult(response=response, replayed=False)
+
+
+def _replay(session: Session, key: tuple[str, str], request_hash: str) -> IntakeResult | None:
+    prior = session.connection().execute(_IDEMPOTENCY_BY_KEY, {"key": key[0]}).first()
+    if prior is None:
+        return None
+    if prior.request_hash != request_hash:
+        raise IdempotencyConflict(key[1])
+    return IntakeResult(response=prior.response, replayed=True)
+
+
+def _insert_report(session: Session, p: Prepared, case_id: int) -> int:
+    conn = session.connection()
+    reporter_id = None
+    if p.reporter is not None:
+        reporter_id = _insert(session, _REPORTERS, p.reporter)
+    return _insert(session, _REPORTS, {**p.report_row, "case_id": case_id, "reporter_id": reporter_id})
+
+
+def _insert(session: Session, statement: Any, values: dict[str, Any]) -> int:
+    """Insert one row with a Core statement; its new id."""
+    new_id: int = session.connection().execute(statement, values).inserted_primary_key[0]  # type: ignore[index]
+    return new_id
+
+
+def _open_new_case(session: Session, p: Prepared, previous: CaseRef | None) -> dict[str, Any]:
+    """A new case, in plain Core statements: the common path, and the one under load."""
+    conn = session.connection()
+    flags = p.flags
+    if previous is not None:
+        # The same child was reported before and the case closed: the new case belongs to the
+        # same child and points back to the last one.
+        flags = [*flags, CaseFlag.LINKED_TO_CLOSED_CASE]
+        child_id = previous.child_id
+    else:
+        child_id = _insert(session, _CHILDREN, p.child)
+    year = p.received_at.astimezone(LOCAL_TZ).year
+    code = next_case_code(session, p.policy.code_prefix, year)
+    case_id = _insert(session, _CASES, {
+        "code": code, "state": CaseState.RECEIVED, "child_id": child_id, "place_id": p.place_id,
+        "case_type": p.report_row.get("case_type"), "received_at": p.received_at, "opened_at": p.now,
+        "updated_at": p.now, "flags": flags, "previous_case_id": previous.id if previous else None,
+        **_CASE_DEFAULTS})
+    report_id = _insert_report(session, p, case_id)
+    forms = list(dict.fromkeys(p.report_row["abuse_forms"]))
+    if forms:
+        conn.execute(_FORMS, [{"case_id": case_id, "form": f} for f in forms])
+    opened = deadlines.insert_rows(session, case_id, p.deadlines)
+    event = audit.record(session, at=p.now, actor=p.actor, action="case.opened", case_id=case_id,
+                         after={"report_id": report_id, **p.summary, "case": code,
+                                "state": CaseState.RECEIVED, "flags": flags, "deadlines": opened,
+                                "previous_case_id": previous.id if previous else None})
+    due = next((d["due_at"] for d in p.deadlines if d["kind"] == "initial_assessment"), None)
+    notify(session, p.policy.notify, CaseEvent(
+        name="case.opened", seq=event.seq, at=p.now, case_id=case_id, case_code=code,
+        state=CaseState.RECEIVED, abuse_forms=tuple(sorted(set(forms))), assignee_id=None,
+        school_agency_id=p.school_id, hotline_ref=p.report_row["hotline_ref"], state_changed=True,
+        due_at=due), p.roster)
+    return _response(p.report, code, CaseState.RECEIVED, report_id, p, linked=False)
+
+
+def _link(session: Session, p: Prepared, case: Case) -> dict[str, Any]:
+    """A report about a child whose case is open: it joins that case, on the audit trail."""
+    assert case.id is not None
+    report_id = _insert_report(session, p, case.id)
+    known_forms = set(session.execute(
+        select(col(CaseAbuseForm.form)).where(col(CaseAbuseForm.case_id) == case.id)).scalars())
+    new_forms = [f for f in dict.fromkeys(p.report_row["abuse_forms"]) if f not in known_forms]
+    if new_forms:
+        session.connection().execute(_FORMS, [{"case_id": case.id, "form": f} for f in new_forms])
+    case.flags = sorted(set(case.flags) | set(p.flags))
+    case.version += 1
+    case.updated_at = p.now
+    session.add(case)
+    event = audit.record(session, at=p.now, actor=p.actor, action="report.linked", case_id=case.id,
+                         after={"report_id": report_id, **p.summary, "case": case.code,
+                                "rule": "same_child_open_case"})
+    events.publish(session, p.policy, case, "report.linked", event.seq, p.now)
+    return _response(p.report, case.code, case.state, report_id, p, linked=True)
 
 
 def _school(session: Session, report: HotlineReport | StaffReport | CitizenReport) -> int | None:
     code = getattr(report, "school_code", None)
     if code is None:
         return None
-    school: Agency | None = session.execute(select(Agency).where(col(Agency.code) == code)).scalar_one_or_none()
+    school = session.connection().execute(_AGENCY_BY_CODE, {"code": code}).first()
     if school is None or school.kind != AgencyKind.SCHOOL:
         raise InvalidInput("school_code", "known_school", f"Không có trường học mã '{code}'.",
                            f"No school with code '{code}'.")
-    return school.id
+    school_id: int = school.id
+    return school_id
 
 
 def _mau01_extras(report: HotlineReport | StaffReport | CitizenReport, actor: Actor) -> dict[str, Any]:
@@ -209,45 +309,33 @@ def _mau01_extras(report: HotlineReport | StaffReport | CitizenReport, actor: Ac
     }
 
 
-def _open_case(session: Session, policy: CommunePolicy, report: Any, place: Place,
-               received_at: datetime, now: datetime, keys: ChildKeys | None,
-               flags: list[str], previous: Case | None = None) -> Case:
-    if previous is not None:
-        return _new_case(session, policy, report, place, received_at, now, flags,
-                         previous.child_id, previous.id)
-    child = Child(full_name=report.child.full_name, birth_date=report.child.birth_date,
-                  estimated_age=report.child.estimated_age, sex=report.child.sex,
-                  place_id=place.id, birth_key=keys.by_birth if keys else None,
-                  place_key=keys.by_place if keys else None,
-                  name_index=keys.by_name if keys else None)
-    session.add(child)
-    session.flush()
-    assert child.id is not None  # assigned by the flush
-    return _new_case(session, policy, report, place, received_at, now, flags, child.id, None)
-
-
-def _new_case(session: Session, policy: CommunePolicy, report: Any, place: Place,
-              received_at: datetime, now: datetime, flags: list[str], child_id: int,
-              previous_case_id: int | None) -> Case:
-    year = received_at.astimezone(LOCAL_TZ).year
-    case = Case(
-        code=next_case_code(session, policy.code_prefix, year), state=CaseState.RECEIVED,
-        child_id=child_id, place_id=place.id, case_type=getattr(report, "case_type", None),
-        received_at=received_at, opened_at=now, updated_at=now, flags=flags,
-        previous_case_id=previous_case_id,
-    )
-    session.add(case)
-    session.flush()
-    return case
-
-
-def _response(report: Any, case: Case, row: Report, linked: bool) -> dict[str, Any]:
+def _response(report: Any, code: str, state: str, report_id: int, p: Prepared,
+              linked: bool) -> dict[str, Any]:
     if isinstance(report, CitizenReport):
         # A citizen learns a tracking code and nothing else: not even whether a case existed.
-        return {"tracking_code": row.tracking_code}
-    return {"case_code": case.code, "report_id": row.id, "tracking_code": row.tracking_code,
-            "linked_to_existing_case": linked, "state": case.state,
-            "received_at": row.received_at.isoformat()}
+        return {"tracking_code": p.report_row["tracking_code"]}
+    return {"case_code": code, "report_id": report_id, "tracking_code": p.report_row["tracking_code"],
+            "linked_to_existing_case": linked, "state": state, "received_at": p.received_at.isoformat()}
 
 
-__all__ = ["IntakeResult", "submit_report"]
+# Statements built once and run with parameters (compiled once, then cached by SQLAlchemy).
+_PLACE_BY_CODE = select(col(Place.id), col(Place.code)).where(col(Place.code) == bindparam("code"))
+_AGENCY_BY_CODE = select(col(Agency.id), col(Agency.kind)).where(col(Agency.code) == bindparam("code"))
+_IDEMPOTENCY_BY_KEY = select(col(IdempotencyRecord.request_hash), col(IdempotencyRecord.response)).where(
+    col(IdempotencyRecord.key) == bindparam("key"))
+_CHILDREN = Child.__table__.insert()  # type: ignore[attr-defined]
+_CASES = Case.__table__.insert()  # type: ignore[attr-defined]
+_REPORTS = Report.__table__.insert()  # type: ignore[attr-defined]
+_REPORTERS = Reporter.__table__.insert()  # type: ignore[attr-defined]
+_FORMS = CaseAbuseForm.__table__.insert()  # type: ignore[attr-defined]
+_IDEMPOTENCY = IdempotencyRecord.__table__.insert()  # type: ignore[attr-defined]
+# Every column in every insert, so that one compiled statement serves all reports.
+_CASE_DEFAULTS: dict[str, Any] = {"risk_level": None, "emergency": None, "assignee_id": None, "closed_at": None,
+                  "reopened_at": None, "closure_reason": None, "transferred_to": None, "version": 1,
+                  "anonymised_at": None}
+_REPORT_DEFAULTS: dict[str, Any] = {"case_type": None, "child_condition": None, "likely_consequence": None,
+                    "parents": {}, "family_circumstances": None, "current_carer": None,
+                    "actions_taken": None, "hotline_ref": None}
+
+
+__all__ = ["IntakeResult", "Prepared", "apply", "prepare", "submit_report"]

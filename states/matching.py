@@ -28,7 +28,7 @@ from typing import Any
 from functools import lru_cache
 
 import phonenumbers
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlmodel import Session, col
 
 from models import Case, Child
@@ -85,31 +85,38 @@ def child_keys(secret: bytes, full_name: str | None, birth_date: date | None,
     )
 
 
-def _same_child(keys: ChildKeys) -> Any:
-    same_place_no_birth = and_(col(Child.place_key) == keys.by_place, col(Child.birth_date).is_(None))
+# Built once, executed with parameters: this runs inside every intake's write transaction.
+_BY_BIRTH: Any = bindparam("by_birth")
+_BY_PLACE: Any = bindparam("by_place")
+_CASES_OF_CHILD = select(col(Case.id), col(Case.state), col(Case.child_id)).join(
+    Child, col(Child.id) == col(Case.child_id)).order_by(col(Case.id))
+_SAME_CHILD_WITH_BIRTH = _CASES_OF_CHILD.where(
+    or_(col(Child.birth_key) == _BY_BIRTH, and_(col(Child.place_key) == _BY_PLACE, col(Child.birth_date).is_(None))))
+_SAME_CHILD_NO_BIRTH = _CASES_OF_CHILD.where(col(Child.place_key) == _BY_PLACE)
+
+
+@dataclass(frozen=True)
+class CaseRef:
+    id: int
+    state: str
+    child_id: int
+
+
+def child_cases(session: Session, keys: ChildKeys | None) -> tuple[CaseRef | None, CaseRef | None]:
+    """The open case about the same child (the oldest, if ever several), and else the newest
+    closed one, in one query: a child has few cases, and this runs in every intake.
+
+    A new case about a child whose case was closed belongs to the same child, so the child's
+    record, export and retention see the whole history. Anonymised children have no keys left,
+    so they are never matched."""
+    if keys is None:
+        return None, None
+    conn = session.connection()
     if keys.by_birth is not None:
-        return or_(col(Child.birth_key) == keys.by_birth, same_place_no_birth)
-    return col(Child.place_key) == keys.by_place
-
-
-def find_open_case(session: Session, keys: ChildKeys | None) -> Case | None:
-    if keys is None:
-        return None
-    return session.execute(
-        select(Case).join(Child, col(Child.id) == col(Case.child_id))
-        .where(_same_child(keys), col(Case.state) != CaseState.CLOSED)
-        .order_by(col(Case.id)).limit(1)
-    ).scalar_one_or_none()
-
-
-def find_closed_case(session: Session, keys: ChildKeys | None) -> Case | None:
-    """The newest closed case about the same child (same rule), when none is open: a new case
-    then belongs to the same child, so the child's record, export and retention see the whole
-    history. Anonymised children have no keys left, so they are never matched."""
-    if keys is None:
-        return None
-    return session.execute(
-        select(Case).join(Child, col(Child.id) == col(Case.child_id))
-        .where(_same_child(keys), col(Case.state) == CaseState.CLOSED)
-        .order_by(col(Case.id).desc()).limit(1)
-    ).scalar_one_or_none()
+        rows = conn.execute(_SAME_CHILD_WITH_BIRTH, {"by_birth": keys.by_birth, "by_place": keys.by_place})
+    else:
+        rows = conn.execute(_SAME_CHILD_NO_BIRTH, {"by_place": keys.by_place})
+    cases = [CaseRef(id=int(i or 0), state=state, child_id=child) for i, state, child in rows]
+    open_case = next((c for c in cases if c.state != CaseState.CLOSED), None)
+    closed = next((c for c in reversed(cases) if c.state == CaseState.CLOSED), None)
+    return open_case, None if open_case is not None else closed

@@ -36,9 +36,15 @@ def post_report(
         raise HTTPException(401, "An API key is required", headers={"WWW-Authenticate": "Bearer"})
     for attempt in (1, 2):
         try:
+            # Checks and lookups on a read session, so that the write transaction (one at a
+            # time on SQLite) holds only what must see the newest data, and the inserts.
+            with rt.db.read() as session:
+                prepared = intake.prepare(session, rt.clock, actor, rt.policy, report, idempotency_key)
+            if isinstance(prepared, intake.IntakeResult):  # a replay: nothing to write
+                result = prepared
+                break
             with rt.db.write() as session:
-                result = intake.submit_report(session, rt.clock, actor, rt.policy, report,
-                                              idempotency_key)
+                result = intake.apply(session, prepared)
             break
         except IntegrityError:
             # A concurrent twin committed first (the same key or 111 reference): replay it.
