@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from api import errors
 from api.deps import Runtime
+from api.group_commit import GroupCommit
 from api.limits import BodyLimit, SecurityHeaders
 from api.ratelimit import Limiter, RateLimit, RateLimited
 from api.ratelimit import handle as rate_limited
@@ -46,6 +47,8 @@ def create_app(runtime: Runtime, *, max_body_bytes: int = 256 * 1024,
         version="0.1.0",
     )
     app.state.runtime = runtime
+    # Intake's writes share transactions on SQLite (api/group_commit.py); not on PostgreSQL.
+    app.state.group_commit = GroupCommit(runtime.db) if runtime.db.is_sqlite else None
     errors.install(app)
 
     app.add_middleware(SecurityHeaders)

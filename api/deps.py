@@ -114,7 +114,7 @@ def _login(rt: Runtime, creds: HTTPAuthorizationCredentials | None) -> Login | N
     return Login(actor=actor, user_id=user_id_of(actor) or 0, session_id=None)
 
 
-def current_login(rt: RuntimeDep,
+async def current_login(rt: RuntimeDep,
                   creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Login:
     login = _login(rt, creds)
     if login is None:
@@ -122,11 +122,11 @@ def current_login(rt: RuntimeDep,
     return login
 
 
-def current_actor(login: Annotated[Login, Depends(current_login)]) -> Actor:
+async def current_actor(login: Annotated[Login, Depends(current_login)]) -> Actor:
     return login.actor
 
 
-def actor_or_public(rt: RuntimeDep,
+async def actor_or_public(rt: RuntimeDep,
                     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Actor:
     login = _login(rt, creds)
     return login.actor if login is not None else PUBLIC

@@ -143,12 +143,26 @@ class Cell:
         return xs[k] * 1000
 
 
-def _proc_cpu(pid: int) -> float:
+def _stat(pid: int) -> list[str] | None:
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+        return None
+
+
+def _proc_cpu(pid: int) -> float:
+    """CPU seconds of the server: the process and its live descendants (`--workers N` runs
+    the requests in child processes)."""
+    stats = {int(d.name): st for d in Path("/proc").iterdir() if d.name.isdigit() and (st := _stat(int(d.name)))}
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        for child, st in stats.items():
+            if int(st[1]) == parent and child not in tree:  # field 4 of stat: ppid
+                tree.add(child)
+                frontier.append(child)
+    ticks = sum(int(stats[p][11]) + int(stats[p][12]) for p in tree if p in stats)  # utime + stime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _host_cpu() -> tuple[float, float]:
@@ -241,8 +255,10 @@ def _kipthoi_cmd(python: str, source: Path) -> list[str]:
     return [python, "-m", "kipthoi.cli"]  # the package run from the source tree (PYTHONPATH)
 
 
-def _env(db_url: str, source: Path, scheduler: str | None = None) -> dict[str, str]:
+def _env(db_url: str, source: Path, scheduler: str | None = None, workers: int | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KIPTHOI_")}
+    if workers is not None:
+        env["KIPTHOI_API__WORKERS"] = str(workers)
     env["KIPTHOI_DB__URL"] = db_url
     env["KIPTHOI_SMS__PROVIDER"] = "console"  # alerts go to the server log, never out of the machine
     env["KIPTHOI_SECURITY__ACCESS_TOKEN_MINUTES"] = "1440"  # the case worker's token lasts the run
@@ -254,9 +270,9 @@ def _env(db_url: str, source: Path, scheduler: str | None = None) -> dict[str, s
 
 class Server(ServedProcess):
     def __init__(self, python: str, source: Path, db_url: str, workdir: Path,
-                 scheduler: str | None = None) -> None:
+                 scheduler: str | None = None, workers: int | None = None) -> None:
         self.cmd = _kipthoi_cmd(python, source)
-        self.env = _env(db_url, source, scheduler)
+        self.env = _env(db_url, source, scheduler, workers)
         self.workdir = workdir
         self.port = _free_port()
         self.log_path = workdir / "server.log"
@@ -463,7 +479,7 @@ def print_table(cells: list[Cell]) -> None:
     print("  ".join("-" * w for w in WIDTHS))
     for c in cells:
         print(_fmt(_row(c)))
-    print(f"\nreq/s: 2xx answers per second. srv ms/req: CPU time of the server process per request. "
+    print(f"\nreq/s: 2xx answers per second. srv ms/req: CPU time of the server per request, its worker processes included. "
           f"srv/bench/other cpu: % of one core used by the server process, by this load generator, and by "
           f"everything else on the host ({NCPU} cores = {100 * NCPU}%; PostgreSQL's backends and any other "
           f"jobs on the machine count as other).")
@@ -499,7 +515,7 @@ def run_one(db: str, args: argparse.Namespace) -> list[Cell]:
                 schema = None
                 return []
             url = _with_search_path(args.pg_url, schema)
-        server = Server(args.python, args.source, url, workdir, args.scheduler)
+        server = Server(args.python, args.source, url, workdir, args.scheduler, args.workers)
         print(f"{db}: starting kipthoi serve on {HOST}:{server.port} ({' '.join(server.cmd)})",
               file=sys.stderr, flush=True)
         server.start()
@@ -541,6 +557,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scheduler", choices=["embedded", "off"], default=None,
                    help="KIPTHOI_SCHEDULER__MODE for the server (default: the service's own default, "
                         "embedded: the alert sweep and outbox dispatch run inside the server)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="KIPTHOI_API__WORKERS for the server (default: the service's own default, one "
+                        "process per core, at most 4)")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (server log, SQLite file)")
     p.add_argument("--hold", action="store_true", help="print the server pid (to attach a profiler)")
     args = p.parse_args(argv)

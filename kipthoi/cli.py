@@ -8,19 +8,46 @@ import sys
 from kipthoi.settings import Settings
 
 
+def _workers(args: argparse.Namespace, settings: Settings) -> int:
+    import os
+
+    from models.db import sqlite_file
+
+    if settings.db.url.startswith("sqlite") and sqlite_file(settings.db.url) is None:
+        return 1  # an in-memory database lives in one process
+    wanted = args.workers if args.workers is not None else settings.api.workers
+    return wanted or min(os.cpu_count() or 1, 4)
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from api.app import create_app
     from kipthoi.wiring import build_runtime, build_scheduler
 
-    runtime = build_runtime(settings)
-    app = create_app(runtime, max_body_bytes=settings.api.max_body_bytes,
-                     background=build_scheduler(settings, runtime))
+    workers = _workers(args, settings)
+    runtime = build_runtime(settings)  # migrates the database, once, before any worker starts
+    scheduler = build_scheduler(settings, runtime)
     print(f"kipthoi: {settings.commune.name} — http://{args.host}:{args.port}/docs "
-          f"(database: {runtime.db.writer.dialect.name})", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
-                access_log=args.log_level == "debug")
+          f"(database: {runtime.db.writer.dialect.name}, {workers} worker process"
+          f"{'es' if workers > 1 else ''})", flush=True)
+    options = {"host": args.host, "port": args.port, "log_level": args.log_level,
+               "access_log": args.log_level == "debug"}
+    if workers == 1:
+        app = create_app(runtime, max_body_bytes=settings.api.max_body_bytes, background=scheduler)
+        uvicorn.run(app, **options)
+        return 0
+    # Several processes: uvicorn starts each worker from `kipthoi.asgi`, which builds its own
+    # runtime from the same settings (the environment). The one scheduler runs here, in the
+    # supervising process, so that sweeps and dispatch do not run once per worker.
+    if scheduler is not None:
+        scheduler.start()
+    try:
+        uvicorn.run("kipthoi.asgi:create", factory=True, workers=workers, **options)
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown()
+        runtime.db.dispose()
     return 0
 
 
@@ -255,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)
     serve.add_argument("--log-level", default="info")
+    serve.add_argument("--workers", type=int, default=None,
+                       help="worker processes (default KIPTHOI_API__WORKERS, else one per core, at most 4)")
     serve.set_defaults(func=_serve)
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
     db.add_parser("upgrade", help="migrate to the newest schema").set_defaults(func=_db_upgrade)

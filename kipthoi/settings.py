@@ -145,6 +145,10 @@ class PolicySettings(BaseModel):
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
+    # Worker processes of `kipthoi serve`; 0: one per CPU core, at most 4. Python runs one
+    # request's code at a time per process, so a second core needs a second process. Each
+    # process keeps its own rate-limit counters and API-key cache (see README).
+    workers: int = Field(0, ge=0, le=32)
     max_body_bytes: int = 256 * 1024
     # Browser origins allowed by CORS, comma-separated (e.g. "https://kipthoi.example.vn");
     # empty: no CORS at all. Credentials (cookies) are never allowed.

@@ -7,10 +7,11 @@ database lock (with a busy timeout) instead of failing when a read lock cannot b
 reads use a second engine whose transactions stay deferred, so they never wait on writers.
 """
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -54,6 +55,62 @@ def _make(url: str, *, immediate: bool, echo: bool = False) -> Engine:
     return create_engine(url, echo=echo, pool_size=16, max_overflow=16, pool_pre_ping=True)
 
 
+class WriterLock:
+    """One writer at a time on a SQLite file, across threads and across processes.
+
+    SQLite lets one transaction write at a time; the others wait in its busy handler, which
+    polls with sleeps of up to 100 ms and keeps no order, so under load a writer can lose the
+    race again and again (multi-second tails). Threads of this process queue on a lock; then
+    processes (`kipthoi serve --workers N`) queue on an advisory `flock` on a file beside the
+    database, which the kernel hands to the next waiter as soon as it is released. SQLite's own
+    lock stays the rule: a writer that does not take this lock (another tool) still meets the
+    busy timeout."""
+
+    def __init__(self, lock_path: str | None) -> None:
+        self._thread = threading.Lock()
+        self._fd: int | None = None
+        if lock_path is not None:
+            try:
+                import fcntl  # noqa: F401  (POSIX only)
+
+                self._fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            except (ImportError, OSError):
+                self._fd = None  # no file lock: threads still queue, processes use busy_timeout
+
+    def __enter__(self) -> None:
+        self._thread.acquire()
+        if self._fd is not None:
+            import fcntl
+
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+            except BaseException:
+                self._thread.release()
+                raise
+
+    def __exit__(self, *_: object) -> None:
+        try:
+            if self._fd is not None:
+                import fcntl
+
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._thread.release()
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def sqlite_file(url: str) -> str | None:
+    """The database file of a SQLite URL; None for an in-memory database."""
+    from sqlalchemy.engine import make_url
+
+    database = make_url(url).database
+    return None if not database or database == ":memory:" or database.startswith("file:") else database
+
+
 @dataclass(frozen=True)
 class Database:
     """The write engine and the read engine of one database (the same engine on PostgreSQL)."""
@@ -61,10 +118,9 @@ class Database:
     url: str
     writer: Engine
     reader: Engine
-    # SQLite takes one writer at a time anyway. Queueing this process's writers on a lock,
-    # instead of letting them poll SQLite's busy handler (sleeps of up to 100 ms, no order),
-    # turns multi-second tails into a short queue. Other processes still meet the busy timeout.
-    _write_lock: threading.Lock = field(default_factory=threading.Lock)
+    # SQLite takes one writer at a time anyway: writers queue here instead of polling SQLite's
+    # busy handler (see WriterLock). None on PostgreSQL, whose row locks do the queueing.
+    _write_lock: WriterLock | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -73,7 +129,7 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """One command's transaction: commit on success, roll back on any error."""
-        with self._write_lock if self.is_sqlite else nullcontext():
+        with self._write_lock if self._write_lock is not None else nullcontext():
             with Session(self.writer, expire_on_commit=False) as session:
                 try:
                     yield session
@@ -89,6 +145,8 @@ class Database:
             yield session
 
     def dispose(self) -> None:
+        if self._write_lock is not None:
+            self._write_lock.close()
         self.writer.dispose()
         if self.reader is not self.writer:
             self.reader.dispose()
@@ -96,8 +154,12 @@ class Database:
 
 def open_database(url: str, *, echo: bool = False) -> Database:
     writer = _make(url, immediate=True, echo=echo)
-    reader = _make(url, immediate=False, echo=echo) if url.startswith("sqlite") else writer
-    return Database(url=url, writer=writer, reader=reader)
+    if not url.startswith("sqlite"):
+        return Database(url=url, writer=writer, reader=writer)
+    reader = _make(url, immediate=False, echo=echo)
+    path = sqlite_file(url)
+    return Database(url=url, writer=writer, reader=reader,
+                    _write_lock=WriterLock(path + ".writelock" if path else None))
 
 
 __all__ = ["Database", "open_database"]

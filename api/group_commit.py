@@ -1,0 +1,96 @@
+"""Group commit for intake on SQLite: the reports that arrive together share one write
+transaction, each in its own savepoint.
+
+SQLite has one writer at a time, and every write transaction pays for taking the write lock
+(across worker processes) and for a durable commit (`synchronous=FULL`: the WAL is synced to
+disk). Under load those dominate a report's time in the lock, and the lock is what every
+intake queues on. So, per worker process:
+
+- a report is checked and worked out first (`intake.prepare`, on a read session);
+- its write (`intake.apply`) joins the batch waiting to be written;
+- the batch is written in one transaction on the event loop's thread: a savepoint per report,
+  so a report that fails (a twin that committed first, say) is rolled back alone and gets its
+  own error, while the others go on;
+- after the one commit, each report's answer is sent. Nobody is told "received" before the
+  commit that makes it durable.
+
+Running the batch on the event loop, not on a thread, is deliberate: in a thread it would hold
+SQLite's write lock while competing for the GIL with the threads preparing the next reports.
+Blocking the loop for the batch costs nothing here, since the process has nothing else to do
+that does not need the same lock.
+
+Not on PostgreSQL: there each report gets its own transaction, as every command does. A batch
+would hold the audit trail's head row from its first report to its last, while a later report
+waits for a child's advisory lock held by another process that waits for that head row: a
+deadlock. PostgreSQL commits concurrent transactions in parallel anyway."""
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlmodel import Session
+
+from models import Database
+
+T = TypeVar("T")
+
+# Bounds the time a batch holds the write lock (and the loop): about a millisecond a report.
+MAX_BATCH = 32
+
+
+class GroupCommit:
+    def __init__(self, db: Database, max_batch: int = MAX_BATCH) -> None:
+        self.db = db
+        self.max_batch = max_batch
+        self._pending: list[tuple[Callable[[Session], Any], asyncio.Future[Any]]] = []
+        self._scheduled = False
+
+    async def write(self, fn: Callable[[Session], T]) -> T:
+        """Run `fn` in the next batch's transaction; its result once that has committed."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._pending.append((fn, future))
+        if not self._scheduled:
+            # After the callbacks already due on the loop: the requests that arrived together
+            # are prepared first, and join this batch.
+            self._scheduled = True
+            loop.call_soon(self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        batch, self._pending = self._pending[:self.max_batch], self._pending[self.max_batch:]
+        if self._pending:
+            asyncio.get_running_loop().call_soon(self._flush)
+        else:
+            self._scheduled = False
+        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        try:
+            with self.db.write() as session:
+                for fn, future in batch:
+                    if len(batch) == 1:  # its own transaction: no savepoint needed
+                        outcomes.append((future, fn(session), None))
+                        continue
+                    savepoint = session.begin_nested()
+                    try:
+                        result = fn(session)
+                        savepoint.commit()
+                    except Exception as exc:  # this report alone is rolled back
+                        savepoint.rollback()
+                        outcomes.append((future, None, exc))
+                    else:
+                        outcomes.append((future, result, None))
+        except Exception as exc:  # the commit failed (or a lone report): nothing was written
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for future, result, error in outcomes:
+            if future.done():  # the client went away
+                continue
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+
+
+__all__ = ["GroupCommit"]

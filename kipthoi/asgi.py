@@ -1,0 +1,16 @@
+"""The app of one worker process of `kipthoi serve --workers N`: uvicorn imports `create` by
+name in each process it starts.
+
+The supervising `kipthoi serve` has migrated the database and runs the scheduler already, so a
+worker does neither; it reads the same settings (the environment and `.env`)."""
+
+from fastapi import FastAPI
+
+from api.app import create_app
+from kipthoi.settings import Settings
+from kipthoi.wiring import build_runtime
+
+
+def create() -> FastAPI:
+    settings = Settings()
+    return create_app(build_runtime(settings, migrate=False), max_body_bytes=settings.api.max_body_bytes)
