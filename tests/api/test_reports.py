@@ -309,6 +309,22 @@ def test_after_the_case_is_closed_a_new_report_opens_a_new_case(
     assert again["case_code"] == "NH-2026-000002" and again["linked_to_existing_case"] is False
 
 
+def test_a_child_reported_again_after_closure_keeps_their_record_for_later_matching(
+        client: TestClient, commune: Commune, staff: dict[str, str]) -> None:
+    """The child was first recorded in Tây Bình with a birth date. Reported again (in Đông An)
+    after the case closed, the new case is about the same child record; a later report with
+    the name but no birth date, in Tây Bình, is that child: it joins the open case."""
+    child = {"full_name": "Nguyễn Văn Thử", "birth_date": "2016-05-01"}
+    post(client, staff_report(place_code="TAY-BINH", child=child), staff)
+    r = client.post("/cases/NH-2026-000001/transitions/close", headers=commune.headers(Role.HEAD),
+                    json={"expected_version": 1, "data": {"reason": "not_substantiated"}})
+    assert r.status_code == 200, r.json()
+    second = post(client, staff_report(place_code="DONG-AN", child=child), staff).json()
+    assert (second["case_code"], second["linked_to_existing_case"]) == ("NH-2026-000002", False)
+    third = post(client, staff_report(place_code="TAY-BINH", child={"full_name": "Nguyễn Văn Thử"}), staff).json()
+    assert (third["case_code"], third["linked_to_existing_case"]) == ("NH-2026-000002", True)
+
+
 # --- idempotency ---------------------------------------------------------------------------
 
 

@@ -253,7 +253,12 @@ class Lifecycle(RuleBasedStateMachine):
         assert not outcome.replayed
         if match is None:
             code = f"NH-2026-{len(self.cases) + 1:06d}"
-            self.cases.append(CaseModel(code, received, (norm(name), birth, place)))
+            # A child whose case was closed keeps their record: the new case is about that
+            # child, as first recorded (so later reports match it by that record's thôn).
+            previous = next((c for c in reversed(self.cases)
+                             if c.state == C and c.matches(norm(name), birth, place)), None)
+            child = previous.child if previous is not None else (norm(name), birth, place)
+            self.cases.append(CaseModel(code, received, child))
         else:
             match.version, match.reports, code = match.version + 1, match.reports + 1, match.code
         answer = outcome.response
