@@ -8,16 +8,18 @@ intake queues on. So, per worker process:
 
 - a report is checked and worked out first (`intake.prepare`, on a read session);
 - its write (`intake.apply`) joins the batch waiting to be written;
+- a helper thread waits for the write lock (other processes may hold it) while the loop goes
+  on preparing the next reports, which join the batch;
 - the batch is written in one transaction on the event loop's thread: a savepoint per report,
   so a report that fails (a twin that committed first, say) is rolled back alone and gets its
   own error, while the others go on;
 - after the one commit, each report's answer is sent. Nobody is told "received" before the
   commit that makes it durable.
 
-Running the batch on the event loop, not on a thread, is deliberate: in a thread it would hold
-SQLite's write lock while competing for the GIL with the threads preparing the next reports.
-Blocking the loop for the batch costs nothing here, since the process has nothing else to do
-that does not need the same lock.
+Writing the batch on the event loop, not on a thread, is deliberate: on a thread it would hold
+SQLite's write lock while competing for the GIL with the loop preparing the next reports, and
+the lock would be held longer. The loop is blocked for the batch only (about a millisecond a
+report), never while waiting for the lock.
 
 Not on PostgreSQL: there each report gets its own transaction, as every command does. A batch
 would hold the audit trail's head row from its first report to its last, while a later report
@@ -43,29 +45,40 @@ class GroupCommit:
         self.db = db
         self.max_batch = max_batch
         self._pending: list[tuple[Callable[[Session], Any], asyncio.Future[Any]]] = []
-        self._scheduled = False
+        self._running = False
+        self._task: asyncio.Task[None] | None = None  # held: the loop keeps only weak references
 
     async def write(self, fn: Callable[[Session], T]) -> T:
         """Run `fn` in the next batch's transaction; its result once that has committed."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._pending.append((fn, future))
-        if not self._scheduled:
-            # After the callbacks already due on the loop: the requests that arrived together
-            # are prepared first, and join this batch.
-            self._scheduled = True
-            loop.call_soon(self._flush)
+        if not self._running:
+            self._running = True
+            self._task = asyncio.ensure_future(self._drain())
         return await future
 
-    def _flush(self) -> None:
-        batch, self._pending = self._pending[:self.max_batch], self._pending[self.max_batch:]
-        if self._pending:
-            asyncio.get_running_loop().call_soon(self._flush)
-        else:
-            self._scheduled = False
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        lock = self.db.write_lock
+        try:
+            while self._pending:
+                # Wait for the write lock on a helper thread, not on the loop: meanwhile this
+                # process goes on reading and checking the next reports, which join the batch.
+                if lock is not None:
+                    await loop.run_in_executor(None, lock.acquire)
+                try:
+                    batch, self._pending = self._pending[:self.max_batch], self._pending[self.max_batch:]
+                    self._write(batch)
+                finally:
+                    if lock is not None:
+                        lock.release()
+        finally:
+            self._running = False
+
+    def _write(self, batch: list[tuple[Callable[[Session], Any], asyncio.Future[Any]]]) -> None:
         outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
         try:
-            with self.db.write() as session:
+            with self.db.transaction() as session:
                 for fn, future in batch:
                     if len(batch) == 1:  # its own transaction: no savepoint needed
                         outcomes.append((future, fn(session), None))
@@ -79,7 +92,7 @@ class GroupCommit:
                         outcomes.append((future, None, exc))
                     else:
                         outcomes.append((future, result, None))
-        except Exception as exc:  # the commit failed (or a lone report): nothing was written
+        except Exception as exc:  # the commit failed (or a lone report did): nothing was written
             for _, future in batch:
                 if not future.done():
                     future.set_exception(exc)

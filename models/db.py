@@ -77,7 +77,7 @@ class WriterLock:
             except (ImportError, OSError):
                 self._fd = None  # no file lock: threads still queue, processes use busy_timeout
 
-    def __enter__(self) -> None:
+    def acquire(self) -> None:
         self._thread.acquire()
         if self._fd is not None:
             import fcntl
@@ -88,7 +88,9 @@ class WriterLock:
                 self._thread.release()
                 raise
 
-    def __exit__(self, *_: object) -> None:
+    def release(self) -> None:
+        """May be called from another thread than `acquire` (api/group_commit.py waits for the
+        lock on a helper thread and writes on the event loop's)."""
         try:
             if self._fd is not None:
                 import fcntl
@@ -96,6 +98,12 @@ class WriterLock:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
         finally:
             self._thread.release()
+
+    def __enter__(self) -> None:
+        self.acquire()
+
+    def __exit__(self, *_: object) -> None:
+        self.release()
 
     def close(self) -> None:
         if self._fd is not None:
@@ -126,17 +134,28 @@ class Database:
     def is_sqlite(self) -> bool:
         return self.writer.dialect.name == "sqlite"
 
+    @property
+    def write_lock(self) -> WriterLock | None:
+        """What `write` queues on (SQLite); None on PostgreSQL."""
+        return self._write_lock
+
     @contextmanager
     def write(self) -> Iterator[Session]:
         """One command's transaction: commit on success, roll back on any error."""
         with self._write_lock if self._write_lock is not None else nullcontext():
-            with Session(self.writer, expire_on_commit=False) as session:
-                try:
-                    yield session
-                    session.commit()
-                except BaseException:
-                    session.rollback()
-                    raise
+            with self.transaction() as session:
+                yield session
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A write transaction for a caller that holds `write_lock` already."""
+        with Session(self.writer, expire_on_commit=False) as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
 
     @contextmanager
     def read(self) -> Iterator[Session]:

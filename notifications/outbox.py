@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from models import Official, OutboxMessage
 from notifications.config import NotifyConfig
-from notifications.routing import Roster, Route
+from notifications.routing import Contact, Roster
 from notifications.sms import segments
 from notifications.templates import local_time, render
 
@@ -41,7 +41,7 @@ def _insert(session: Session, values: dict[str, Any]) -> bool:
     return bool(conn.execute(_INSERTS[conn.dialect.name], values).rowcount)
 
 
-def enqueue_sms(session: Session, config: NotifyConfig, *, dedupe_key: str, official: Official,
+def enqueue_sms(session: Session, config: NotifyConfig, *, dedupe_key: str, official: Contact | Official,
                 template: str, now: datetime, case_id: int | None = None, alert_id: int | None = None,
                 expires_at: datetime | None = None, **values: object) -> bool:
     body = render(template, official.language, unaccented=config.unaccented, **values)
@@ -81,20 +81,12 @@ class CaseEvent:
     referred_agency_id: int | None = None  # case.referred: the agency the case went to
 
 
-def routes_for(config: NotifyConfig, name: str, abuse_forms: tuple[str, ...]) -> list[Route]:
-    return [r for r in config.routes if r.matches(name, list(abuse_forms))]
-
-
-def notify(session: Session, config: NotifyConfig, event: CaseEvent, roster: Roster | None = None) -> int:
-    """Enqueue what the routing table says this event causes; returns rows written.
-
-    `roster`: the officials as the caller read them already (intake reads them before its write
-    transaction, to keep that short); otherwise they are read here."""
+def notify(session: Session, config: NotifyConfig, event: CaseEvent) -> int:
+    """Enqueue what the routing table says this event causes; returns rows written."""
     written = 0
     due = local_time(event.due_at) if event.due_at else ""
-    routes = routes_for(config, event.name, event.abuse_forms)
-    if routes and roster is None:
-        roster = Roster.load(session)
+    routes = [r for r in config.routes if r.matches(event.name, list(event.abuse_forms))]
+    roster = Roster.current(session) if routes else None
     for route in routes:
         assert roster is not None
         for target in route.to:

@@ -1,15 +1,22 @@
 """Routing: which officials hear about an event, from configuration (`routing.toml`)."""
 
+import threading
+import time
 import tomllib
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from models import Agency, Official
 
 ROUTES_FILE = Path(__file__).with_name("routing.toml")
+# Per engine (one per database), so tests with a database each never share a roster.
+_CACHE: "weakref.WeakKeyDictionary[Any, tuple[tuple[Any, ...], float, Roster]]" = weakref.WeakKeyDictionary()
+_CACHE_LOCK = threading.Lock()
 POSITIONS = {"worker": ("case_worker",), "head": ("head",), "chair": ("chair", "vice_chair"),
              "province": ("province_contact",), "sysadmin": ("sysadmin",)}
 
@@ -45,29 +52,71 @@ def default_routes() -> tuple[Route, ...]:
 
 
 @dataclass(frozen=True)
-class Roster:
-    """The active officials and the kind of each agency, read once per event: a commune has
-    tens of officials, so one query and a filter beat a query per recipient name."""
+class Contact:
+    """An official as routing needs them: a snapshot, safe to share between sessions and
+    threads (an ORM row would expire when the session that loaded it rolls back)."""
 
-    officials: tuple[Official, ...]
+    id: int
+    agency_id: int
+    position: str
+    phone: str
+    language: str
+
+
+_ACTIVE_OFFICIALS = select(col(Official.id), col(Official.agency_id), col(Official.position),
+                           col(Official.phone), col(Official.language)).where(
+    col(Official.active).is_(True)).order_by(col(Official.id))
+_AGENCY_KINDS = select(col(Agency.id), col(Agency.kind))
+# Officials and agencies are only ever added (no API changes or removes one), so their count
+# and highest id change with every change kipthoi makes; `active` edited by hand in the
+# database is caught by the cache's time limit.
+_DIRECTORY_STAMP = select(
+    select(func.count()).select_from(Official).scalar_subquery(),
+    select(func.max(col(Official.id))).scalar_subquery(),
+    select(func.count()).select_from(Agency).scalar_subquery(),
+    select(func.max(col(Agency.id))).scalar_subquery())
+ROSTER_TTL_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class Roster:
+    """The active officials and the kind of each agency: a commune has tens of officials, so
+    one read and a filter beat a query per recipient name. Read through `current`, which keeps
+    it while the directory is unchanged: every intake and every transition tells someone."""
+
+    officials: tuple[Contact, ...]
     agency_kind: dict[int, str]
 
     @classmethod
     def load(cls, session: Session) -> "Roster":
-        officials = tuple(session.execute(
-            select(Official).where(col(Official.active).is_(True)).order_by(col(Official.id))
-        ).scalars())
-        kinds = {i: k for i, k in session.execute(select(col(Agency.id), col(Agency.kind))) if i is not None}
+        conn = session.connection()
+        officials = tuple(Contact(id=i or 0, agency_id=agency, position=position, phone=phone, language=lang)
+                          for i, agency, position, phone, lang in conn.execute(_ACTIVE_OFFICIALS))
+        kinds = {i: k for i, k in conn.execute(_AGENCY_KINDS) if i is not None}
         return cls(officials, kinds)
 
-    def _contacts(self, agency_ids: set[int]) -> list[Official]:
+    @classmethod
+    def current(cls, session: Session) -> "Roster":
+        conn = session.connection()
+        stamp = tuple(conn.execute(_DIRECTORY_STAMP).one())
+        now = time.monotonic()
+        with _CACHE_LOCK:
+            cached = _CACHE.get(conn.engine)
+        if cached is not None and cached[0] == stamp and cached[1] > now:
+            return cached[2]
+        roster = cls.load(session)
+        with _CACHE_LOCK:
+            _CACHE[conn.engine] = (stamp, now + ROSTER_TTL_SECONDS, roster)
+        return roster
+
+    def _contacts(self, agency_ids: set[int]) -> list[Contact]:
         people = [o for o in self.officials if o.agency_id in agency_ids]
         contacts = [o for o in people if o.position == "agency_contact"]
         return contacts or people
 
     def resolve(self, target: str, *, assignee_id: int | None = None,
                 school_agency_id: int | None = None,
-                referred_agency_id: int | None = None) -> list[Official]:
+                referred_agency_id: int | None = None) -> list[Contact]:
         """The officials a recipient name stands for, right now."""
         if target == "worker" and assignee_id is not None:
             assignee = [o for o in self.officials if o.id == assignee_id]
@@ -86,5 +135,5 @@ class Roster:
 
 
 def resolve(session: Session, target: str, *, assignee_id: int | None = None,
-            school_agency_id: int | None = None) -> list[Official]:
-    return Roster.load(session).resolve(target, assignee_id=assignee_id, school_agency_id=school_agency_id)
+            school_agency_id: int | None = None) -> list[Contact]:
+    return Roster.current(session).resolve(target, assignee_id=assignee_id, school_agency_id=school_agency_id)

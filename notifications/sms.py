@@ -22,7 +22,8 @@ def segments(text: str) -> int:
     if is_gsm7(text):
         costs, single, per = [2 if c in _GSM_EXT else 1 for c in text], 160, 153
     else:
-        costs, single, per = [len(c.encode("utf-16-le")) // 2 for c in text], 70, 67
+        # UCS-2 code units: two for a character beyond the BMP (a surrogate pair)
+        costs, single, per = [1 if ord(c) < 0x10000 else 2 for c in text], 70, 67
     if sum(costs) <= single:
         return 1
     # A character is never split across segments (an escape sequence, a surrogate pair), so a

@@ -1,9 +1,11 @@
 """The commune's directory: places (thôn), agencies and officials."""
 
+import threading
+import weakref
 from typing import Any
 
 from pydantic import Field
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
@@ -19,6 +21,41 @@ from states.report_data import Phone
 from states.text import Text
 
 CODE_PATTERN = r"^[A-Za-z0-9_-]+$"
+
+# --- lookups by code, for intake ----------------------------------------------------------------
+# Places and agencies are only ever added: no command renames, changes the kind of, or removes
+# one. So a code once found keeps its row, and intake (every report names a thôn) remembers it,
+# per database. A code not found is looked up again each time: it may be added at any moment.
+_PLACE_BY_CODE = select(col(Place.id), col(Place.code)).where(col(Place.code) == bindparam("code"))
+_AGENCY_BY_CODE = select(col(Agency.id), col(Agency.kind)).where(col(Agency.code) == bindparam("code"))
+_FOUND: "weakref.WeakKeyDictionary[Any, dict[tuple[str, str], tuple[int, str]]]" = weakref.WeakKeyDictionary()
+_FOUND_LOCK = threading.Lock()
+
+
+def _by_code(session: Session, what: str, query: Any, code: str) -> tuple[int, str] | None:
+    engine = session.get_bind()
+    with _FOUND_LOCK:
+        found = _FOUND.setdefault(engine, {}).get((what, code))
+    if found is not None:
+        return found
+    row = session.connection().execute(query, {"code": code}).first()
+    if row is None:
+        return None
+    found = (int(row[0]), str(row[1]))
+    with _FOUND_LOCK:
+        _FOUND[engine][(what, code)] = found
+    return found
+
+
+def place_by_code(session: Session, code: str) -> tuple[int, str] | None:
+    """(id, code) of the thôn with this code."""
+    return _by_code(session, "place", _PLACE_BY_CODE, code)
+
+
+def agency_by_code(session: Session, code: str) -> tuple[int, str] | None:
+    """(id, kind) of the agency with this code."""
+    return _by_code(session, "agency", _AGENCY_BY_CODE, code)
+
 
 
 class PlaceIn(Command):

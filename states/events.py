@@ -8,7 +8,6 @@ from sqlmodel import Session, col
 
 from models import Case, CaseAbuseForm, Deadline, Report
 from notifications.outbox import CaseEvent, notify
-from notifications.routing import Roster
 from states.policy import CommunePolicy
 
 
@@ -24,13 +23,13 @@ class Known:
 
 def publish(session: Session, policy: CommunePolicy, case: Case, name: str, seq: int, now: datetime,
             *, state_changed: bool = False, due_kind: str | None = None, known: Known | None = None,
-            referred_agency_id: int | None = None, roster: Roster | None = None) -> int:
+            referred_agency_id: int | None = None) -> int:
     if known is not None:
         return notify(session, policy.notify, CaseEvent(
             name=name, seq=seq, at=now, case_id=case.id or 0, case_code=case.code, state=case.state,
             abuse_forms=known.abuse_forms, assignee_id=case.assignee_id,
             school_agency_id=known.school_agency_id, hotline_ref=known.hotline_ref,
-            state_changed=state_changed, due_at=known.due_at), roster)
+            state_changed=state_changed, due_at=known.due_at))
     forms = tuple(session.execute(
         select(col(CaseAbuseForm.form)).where(col(CaseAbuseForm.case_id) == case.id)).scalars())
     first = session.execute(

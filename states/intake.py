@@ -12,11 +12,10 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlmodel import Session, col
 
-from models import Agency, Case, CaseAbuseForm, Child, IdempotencyRecord, Place, Report, Reporter
+from models import Case, CaseAbuseForm, Child, IdempotencyRecord, Report, Reporter
 from models.enums import AgencyKind, CaseFlag, CaseState, Role
-from notifications.outbox import CaseEvent, notify, routes_for
-from notifications.routing import Roster
-from states import audit, deadlines, events
+from notifications.outbox import CaseEvent, notify
+from states import audit, deadlines, directory, events
 from states.actors import Actor
 from states.clock import LOCAL_TZ, Clock
 from states.codes import new_tracking_code, next_case_code
@@ -84,7 +83,7 @@ class Prepared:
     """An intake worked out up to what other writers could change meanwhile.
 
     On SQLite every write waits for the one write lock, so what can be done before taking it
-    (checking the thôn and the school, the child's keys, the deadlines, the officials to tell)
+    (checking the thôn and the school, the child's keys, the deadlines)
     is done before, on a read session: the write transaction then holds only the statements
     that must see the newest data (the replay check, matching, the case number) and the inserts."""
 
@@ -104,7 +103,6 @@ class Prepared:
     summary: dict[str, Any]
     school_id: int | None
     deadlines: list[dict[str, Any]]
-    roster: Roster | None
 
 
 def submit_report(session: Session, clock: Clock, actor: Actor, policy: CommunePolicy,
@@ -112,17 +110,14 @@ def submit_report(session: Session, clock: Clock, actor: Actor, policy: CommuneP
                   idempotency_key: str | None = None) -> IntakeResult:
     """Receive a report in one transaction (the CLI, the demo, the tests). The API runs
     `prepare` on a read session and `apply` in the write transaction instead."""
-    prepared = prepare(session, clock, actor, policy, report, idempotency_key)
-    if isinstance(prepared, IntakeResult):
-        return prepared
-    return apply(session, prepared)
+    return apply(session, prepare(session, clock, actor, policy, report, idempotency_key))
 
 
 def prepare(session: Session, clock: Clock, actor: Actor, policy: CommunePolicy,
             report: HotlineReport | StaffReport | CitizenReport,
-            idempotency_key: str | None = None) -> "Prepared | IntakeResult":
-    """Check the report and work out its rows; a replayed request gets its first answer here.
-    Raises `InvalidInput` naming the field and the rule."""
+            idempotency_key: str | None = None) -> Prepared:
+    """Check the report and work out its rows. Raises `InvalidInput` naming the field and the
+    rule. A repeated request is recognised by `apply`, which answers it from the first answer."""
     if isinstance(report, HotlineReport):
         authorize(actor, "report.hotline")
     elif isinstance(report, StaffReport):
@@ -133,19 +128,15 @@ def prepare(session: Session, clock: Clock, actor: Actor, policy: CommunePolicy,
     now = clock.now()
     key = _idempotency_key(actor, report, idempotency_key)
     request_hash = _request_hash(report)
-    if key is not None:
-        prior = _replay(session, key, request_hash)
-        if prior is not None:
-            return prior
-
+    # A repeated request is checked here too: its thôn and school were valid the first time
+    # and still are (the directory only grows), so it reaches `apply`, which replays.
     school_id = _school(session, report)
-    place = session.connection().execute(_PLACE_BY_CODE, {"code": report.place_code}).first()
+    place = directory.place_by_code(session, report.place_code)
     if place is None:
         raise InvalidInput("place_code", "known_place",
                            f"Không có thôn/xóm mã '{report.place_code}' trong xã.",
                            f"No thôn/xóm with code '{report.place_code}' in this commune.")
-    place_id: int = place.id
-    place_code: str = place.code
+    place_id, place_code = place
     received_at = now if isinstance(report, CitizenReport) else report.received_at
     flags = _check_times_and_age(report, received_at, now, policy)
     keys = child_keys(policy.match_secret, report.child.full_name, report.child.birth_date, place_code)
@@ -168,13 +159,11 @@ def prepare(session: Session, clock: Clock, actor: Actor, policy: CommunePolicy,
              "estimated_age": report.child.estimated_age, "sex": report.child.sex, "place_id": place_id,
              "birth_key": keys.by_birth if keys else None, "place_key": keys.by_place if keys else None,
              "name_index": keys.by_name if keys else None}
-    routes = routes_for(policy.notify, "case.opened", tuple(abuse_forms))
     return Prepared(
         actor=actor, policy=policy, report=report, now=now, key=key, request_hash=request_hash,
         place_id=place_id, received_at=received_at, flags=flags, keys=keys, child=child,
         reporter=reporter, report_row=row, summary=summary, school_id=school_id,
-        deadlines=deadlines.for_new_case(policy.deadlines, received_at, now),
-        roster=Roster.load(session) if routes else None)
+        deadlines=deadlines.for_new_case(policy.deadlines, received_at, now))
 
 
 def apply(session: Session, p: Prepared) -> IntakeResult:
@@ -256,7 +245,7 @@ def _open_new_case(session: Session, p: Prepared, previous: CaseRef | None) -> d
         name="case.opened", seq=event.seq, at=p.now, case_id=case_id, case_code=code,
         state=CaseState.RECEIVED, abuse_forms=tuple(sorted(set(forms))), assignee_id=None,
         school_agency_id=p.school_id, hotline_ref=p.report_row["hotline_ref"], state_changed=True,
-        due_at=due), p.roster)
+        due_at=due))
     return _response(p.report, code, CaseState.RECEIVED, report_id, p, linked=False)
 
 
@@ -284,12 +273,11 @@ def _school(session: Session, report: HotlineReport | StaffReport | CitizenRepor
     code = getattr(report, "school_code", None)
     if code is None:
         return None
-    school = session.connection().execute(_AGENCY_BY_CODE, {"code": code}).first()
-    if school is None or school.kind != AgencyKind.SCHOOL:
+    school = directory.agency_by_code(session, code)
+    if school is None or school[1] != AgencyKind.SCHOOL:
         raise InvalidInput("school_code", "known_school", f"Không có trường học mã '{code}'.",
                            f"No school with code '{code}'.")
-    school_id: int = school.id
-    return school_id
+    return school[0]
 
 
 def _mau01_extras(report: HotlineReport | StaffReport | CitizenReport, actor: Actor) -> dict[str, Any]:
@@ -319,8 +307,6 @@ def _response(report: Any, code: str, state: str, report_id: int, p: Prepared,
 
 
 # Statements built once and run with parameters (compiled once, then cached by SQLAlchemy).
-_PLACE_BY_CODE = select(col(Place.id), col(Place.code)).where(col(Place.code) == bindparam("code"))
-_AGENCY_BY_CODE = select(col(Agency.id), col(Agency.kind)).where(col(Agency.code) == bindparam("code"))
 _IDEMPOTENCY_BY_KEY = select(col(IdempotencyRecord.request_hash), col(IdempotencyRecord.response)).where(
     col(IdempotencyRecord.key) == bindparam("key"))
 _CHILDREN = Child.__table__.insert()  # type: ignore[attr-defined]

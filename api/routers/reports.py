@@ -59,8 +59,8 @@ async def _receive(rt: Runtime, group: GroupCommit | None, actor: Actor, report:
     the event loop and the write joins a group commit (api/group_commit.py); on PostgreSQL
     both run on the thread pool, one transaction per report."""
 
-    def prepare() -> "intake.Prepared | intake.IntakeResult":
-        with rt.db.read() as session:
+    def prepare() -> intake.Prepared:
+        with rt.db.read() as session:  # no query at all, once the thôn and school are known
             return intake.prepare(session, rt.clock, actor, rt.policy, report, idempotency_key)
 
     def write_alone(prepared: intake.Prepared) -> intake.IntakeResult:
@@ -68,15 +68,9 @@ async def _receive(rt: Runtime, group: GroupCommit | None, actor: Actor, report:
             return intake.apply(session, prepared)
 
     if group is None:
-        prepared = await run_in_threadpool(prepare)
-        if isinstance(prepared, intake.IntakeResult):  # a replay: nothing to write
-            return prepared
-        return await run_in_threadpool(write_alone, prepared)
+        return await run_in_threadpool(write_alone, await run_in_threadpool(prepare))
     prepared = prepare()
-    if isinstance(prepared, intake.IntakeResult):
-        return prepared
-    ready = prepared
-    return await group.write(lambda session: intake.apply(session, ready))
+    return await group.write(lambda session: intake.apply(session, prepared))
 
 
 @router.get("/public/reports/{tracking_code}", response_model=PublicStatus,
