@@ -13,6 +13,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
 from models import Official, OutboxMessage
+from models.statements import Statement
 from notifications.config import NotifyConfig
 from notifications.routing import Contact, Roster
 from notifications.sms import segments
@@ -30,15 +31,14 @@ def is_operational(dedupe_key: str) -> bool:
 
 _TABLE: Table = OutboxMessage.__table__  # type: ignore[attr-defined]  # Core, not the ORM's bulk-insert path: we want the rowcount
 _INSERTS = {
-    "postgresql": pg_insert(_TABLE).on_conflict_do_nothing(index_elements=["dedupe_key"]),
-    "sqlite": sqlite_insert(_TABLE).on_conflict_do_nothing(index_elements=["dedupe_key"]),
+    "postgresql": Statement(pg_insert(_TABLE).on_conflict_do_nothing(index_elements=["dedupe_key"])),
+    "sqlite": Statement(sqlite_insert(_TABLE).on_conflict_do_nothing(index_elements=["dedupe_key"])),
 }
 
 
 def _insert(session: Session, values: dict[str, Any]) -> bool:
     # One statement built once per dialect, executed with parameters: compiled once, cached.
-    conn = session.connection()
-    return bool(conn.execute(_INSERTS[conn.dialect.name], values).rowcount)
+    return bool(_INSERTS[session.connection().dialect.name].run(session, values).rowcount)
 
 
 def enqueue_sms(session: Session, config: NotifyConfig, *, dedupe_key: str, official: Contact | Official,

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from models import AuditEvent, AuditHead
+from models.statements import Statement
 from states.actors import Actor
 
 GENESIS_HASH = "0" * 64
@@ -44,28 +45,35 @@ def event_hash(prev_hash: str, seq: int, at: datetime, actor: str, action: str,
 
 _HEAD = AuditHead.__table__  # type: ignore[attr-defined]
 _EVENTS = AuditEvent.__table__  # type: ignore[attr-defined]
-# Built once: compiled once, then reused from SQLAlchemy's cache by every command.
-_READ_HEAD = select(_HEAD.c.last_seq, _HEAD.c.last_hash).where(_HEAD.c.id == HEAD_ID).with_for_update()
-_INSERT_EVENT = _EVENTS.insert()
-_MOVE_HEAD = _HEAD.update().where(_HEAD.c.id == HEAD_ID)
+# Built and compiled once; every command runs them (models/statements.py).
+_READ_HEAD = Statement(select(_HEAD.c.last_seq, _HEAD.c.last_hash).where(_HEAD.c.id == HEAD_ID).with_for_update())
+_INSERT_EVENT = Statement(_EVENTS.insert())
+_MOVE_HEAD = Statement(_HEAD.update().where(_HEAD.c.id == HEAD_ID))
+
+
+@dataclass(frozen=True)
+class Appended:
+    """Where an event went on the chain: callers key their notifications by `seq`."""
+
+    seq: int
+    hash: str
 
 
 def record(session: Session, *, at: datetime, actor: Actor, action: str, case_id: int | None,
-           before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> AuditEvent:
+           before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> Appended:
     """Append one event in the caller's transaction. Never put personal data in before/after.
 
     Plain Core statements, not ORM objects: this runs in every command, and the event is
-    write-once. The returned event is a detached record of what was written."""
-    conn = session.connection()
-    last_seq, last_hash = conn.execute(_READ_HEAD).one()
+    write-once."""
+    last_seq, last_hash = _READ_HEAD.run(session, {}).fetchone()
     before_s, after_s = canonical(before or {}), canonical(after or {})
     seq = last_seq + 1
     digest = event_hash(last_hash, seq, at, actor.ref, action, case_id, before_s, after_s)
     values = {"seq": seq, "at": at, "actor": actor.ref, "action": action, "case_id": case_id,
               "before": before_s, "after": after_s, "prev_hash": last_hash, "hash": digest}
-    conn.execute(_INSERT_EVENT, values)
-    conn.execute(_MOVE_HEAD, {"last_seq": seq, "last_hash": digest})
-    return AuditEvent(**values)
+    _INSERT_EVENT.run(session, values)
+    _MOVE_HEAD.run(session, {"last_seq": seq, "last_hash": digest})
+    return Appended(seq, digest)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
 from models import CaseCounter
+from models.statements import Statement
 
 # No 0/O, 1/I/L: the code is read out over the phone.
 _ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -24,18 +25,21 @@ def _counter_upsert(insert: Any) -> Any:
             .returning(_COUNTER.c.last_number))
 
 
-_UPSERTS = {"postgresql": _counter_upsert(pg_insert), "sqlite": _counter_upsert(sqlite_insert)}
+_UPSERTS = {"postgresql": Statement(_counter_upsert(pg_insert)), "sqlite": Statement(_counter_upsert(sqlite_insert))}
 
 
 def next_case_code(session: Session, prefix: str, year: int) -> str:
     """One upsert: the first case of a year inserts the counter, later ones increment it. The
     row stays locked to the end of the transaction, so numbers have no gaps and no twins."""
-    conn = session.connection()
-    number = conn.execute(_UPSERTS[conn.dialect.name], {"prefix": prefix, "year": year}).scalar_one()
+    number = _UPSERTS[session.connection().dialect.name].run(session, {"prefix": prefix, "year": year}).fetchone()[0]
     return f"{prefix}-{year}-{number:06d}"
 
 
 def new_tracking_code() -> str:
     """60 bits of randomness, grouped for reading: 'K7QM-4RZP-9CXT'."""
-    raw = "".join(secrets.choice(_ALPHABET) for _ in range(12))
+    number = secrets.randbelow(len(_ALPHABET) ** 12)  # one read of the system's randomness
+    raw = ""
+    for _ in range(12):
+        number, digit = divmod(number, len(_ALPHABET))
+        raw += _ALPHABET[digit]
     return f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"

@@ -17,6 +17,7 @@ from sqlalchemy import func, literal, select
 from sqlmodel import Session, col
 
 from models import Alert, Case, Deadline, Report
+from models.statements import Statement
 from notifications.config import NotifyConfig
 from notifications.outbox import enqueue_sms
 from notifications.routing import resolve
@@ -93,13 +94,13 @@ def for_new_case(policy: DeadlinePolicy, received_at: datetime, now: datetime) -
     return list(rows.values())
 
 
-_INSERT_DEADLINE = Deadline.__table__.insert()  # type: ignore[attr-defined]
+_INSERT_DEADLINE = Statement(Deadline.__table__.insert())  # type: ignore[attr-defined]
 
 
 def insert_rows(session: Session, case_id: int, rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
     """Insert `for_new_case` rows; returns the changes for the audit event, as `apply_events`."""
     if rows:
-        session.connection().execute(_INSERT_DEADLINE, [{**r, "case_id": case_id} for r in rows])
+        _INSERT_DEADLINE.run_many(session, [{**r, "case_id": case_id} for r in rows])
     opened = [{"kind": r["kind"], "due_at": r["due_at"].isoformat()} for r in rows]
     return {"opened": opened} if opened else {}
 

@@ -14,6 +14,7 @@ from sqlmodel import Session, col
 
 from models import Case, CaseAbuseForm, Child, IdempotencyRecord, Report, Reporter
 from models.enums import AgencyKind, CaseFlag, CaseState, Role
+from models.statements import Statement
 from notifications.outbox import CaseEvent, notify
 from states import audit, deadlines, directory, events
 from states.actors import Actor
@@ -185,37 +186,28 @@ def apply(session: Session, p: Prepared) -> IntakeResult:
     else:
         response = _open_new_case(session, p, previous)
     if p.key is not None:
-        session.connection().execute(_IDEMPOTENCY, {
+        _IDEMPOTENCY.run(session, {
             "key": p.key[0], "request_hash": p.request_hash, "response": response, "created_at": p.now})
     return IntakeResult(response=response, replayed=False)
 
 
 def _replay(session: Session, key: tuple[str, str], request_hash: str) -> IntakeResult | None:
-    prior = session.connection().execute(_IDEMPOTENCY_BY_KEY, {"key": key[0]}).first()
-    if prior is None:
+    prior = _IDEMPOTENCY_HASH_BY_KEY.run(session, {"key": key[0]}).fetchone()
+    if prior is None:  # the usual case: a first request
         return None
-    if prior.request_hash != request_hash:
+    if prior[1] != request_hash:
         raise IdempotencyConflict(key[1])
-    return IntakeResult(response=prior.response, replayed=True)
+    response = session.get_one(IdempotencyRecord, prior[0]).response  # decoded by its column type
+    return IntakeResult(response=response, replayed=True)
 
 
 def _insert_report(session: Session, p: Prepared, case_id: int) -> int:
-    conn = session.connection()
-    reporter_id = None
-    if p.reporter is not None:
-        reporter_id = _insert(session, _REPORTERS, p.reporter)
-    return _insert(session, _REPORTS, {**p.report_row, "case_id": case_id, "reporter_id": reporter_id})
-
-
-def _insert(session: Session, statement: Any, values: dict[str, Any]) -> int:
-    """Insert one row with a Core statement; its new id."""
-    new_id: int = session.connection().execute(statement, values).inserted_primary_key[0]  # type: ignore[index]
-    return new_id
+    reporter_id = _REPORTERS.insert(session, p.reporter) if p.reporter is not None else None
+    return _REPORTS.insert(session, {**p.report_row, "case_id": case_id, "reporter_id": reporter_id})
 
 
 def _open_new_case(session: Session, p: Prepared, previous: CaseRef | None) -> dict[str, Any]:
     """A new case, in plain Core statements: the common path, and the one under load."""
-    conn = session.connection()
     flags = p.flags
     if previous is not None:
         # The same child was reported before and the case closed: the new case belongs to the
@@ -223,10 +215,10 @@ def _open_new_case(session: Session, p: Prepared, previous: CaseRef | None) -> d
         flags = [*flags, CaseFlag.LINKED_TO_CLOSED_CASE]
         child_id = previous.child_id
     else:
-        child_id = _insert(session, _CHILDREN, p.child)
+        child_id = _CHILDREN.insert(session, p.child)
     year = p.received_at.astimezone(LOCAL_TZ).year
     code = next_case_code(session, p.policy.code_prefix, year)
-    case_id = _insert(session, _CASES, {
+    case_id = _CASES.insert(session, {
         "code": code, "state": CaseState.RECEIVED, "child_id": child_id, "place_id": p.place_id,
         "case_type": p.report_row.get("case_type"), "received_at": p.received_at, "opened_at": p.now,
         "updated_at": p.now, "flags": flags, "previous_case_id": previous.id if previous else None,
@@ -234,7 +226,7 @@ def _open_new_case(session: Session, p: Prepared, previous: CaseRef | None) -> d
     report_id = _insert_report(session, p, case_id)
     forms = list(dict.fromkeys(p.report_row["abuse_forms"]))
     if forms:
-        conn.execute(_FORMS, [{"case_id": case_id, "form": f} for f in forms])
+        _FORMS.run_many(session, [{"case_id": case_id, "form": f} for f in forms])
     opened = deadlines.insert_rows(session, case_id, p.deadlines)
     event = audit.record(session, at=p.now, actor=p.actor, action="case.opened", case_id=case_id,
                          after={"report_id": report_id, **p.summary, "case": code,
@@ -257,7 +249,7 @@ def _link(session: Session, p: Prepared, case: Case) -> dict[str, Any]:
         select(col(CaseAbuseForm.form)).where(col(CaseAbuseForm.case_id) == case.id)).scalars())
     new_forms = [f for f in dict.fromkeys(p.report_row["abuse_forms"]) if f not in known_forms]
     if new_forms:
-        session.connection().execute(_FORMS, [{"case_id": case.id, "form": f} for f in new_forms])
+        _FORMS.run_many(session, [{"case_id": case.id, "form": f} for f in new_forms])
     case.flags = sorted(set(case.flags) | set(p.flags))
     case.version += 1
     case.updated_at = p.now
@@ -306,15 +298,15 @@ def _response(report: Any, code: str, state: str, report_id: int, p: Prepared,
             "linked_to_existing_case": linked, "state": state, "received_at": p.received_at.isoformat()}
 
 
-# Statements built once and run with parameters (compiled once, then cached by SQLAlchemy).
-_IDEMPOTENCY_BY_KEY = select(col(IdempotencyRecord.request_hash), col(IdempotencyRecord.response)).where(
-    col(IdempotencyRecord.key) == bindparam("key"))
-_CHILDREN = Child.__table__.insert()  # type: ignore[attr-defined]
-_CASES = Case.__table__.insert()  # type: ignore[attr-defined]
-_REPORTS = Report.__table__.insert()  # type: ignore[attr-defined]
-_REPORTERS = Reporter.__table__.insert()  # type: ignore[attr-defined]
-_FORMS = CaseAbuseForm.__table__.insert()  # type: ignore[attr-defined]
-_IDEMPOTENCY = IdempotencyRecord.__table__.insert()  # type: ignore[attr-defined]
+# Statements built and compiled once; on SQLite they run on the driver's cursor (models/statements.py).
+_IDEMPOTENCY_HASH_BY_KEY = Statement(select(col(IdempotencyRecord.id), col(IdempotencyRecord.request_hash)).where(
+    col(IdempotencyRecord.key) == bindparam("key")))
+_CHILDREN = Statement(Child.__table__.insert())  # type: ignore[attr-defined]
+_CASES = Statement(Case.__table__.insert())  # type: ignore[attr-defined]
+_REPORTS = Statement(Report.__table__.insert())  # type: ignore[attr-defined]
+_REPORTERS = Statement(Reporter.__table__.insert())  # type: ignore[attr-defined]
+_FORMS = Statement(CaseAbuseForm.__table__.insert())  # type: ignore[attr-defined]
+_IDEMPOTENCY = Statement(IdempotencyRecord.__table__.insert())  # type: ignore[attr-defined]
 # Every column in every insert, so that one compiled statement serves all reports.
 _CASE_DEFAULTS: dict[str, Any] = {"risk_level": None, "emergency": None, "assignee_id": None, "closed_at": None,
                   "reopened_at": None, "closure_reason": None, "transferred_to": None, "version": 1,

@@ -32,6 +32,7 @@ from sqlalchemy import and_, bindparam, or_, select
 from sqlmodel import Session, col
 
 from models import Case, Child
+from models.statements import Statement
 from models.enums import CaseState
 from states.text import normalise_name
 
@@ -90,9 +91,9 @@ _BY_BIRTH: Any = bindparam("by_birth")
 _BY_PLACE: Any = bindparam("by_place")
 _CASES_OF_CHILD = select(col(Case.id), col(Case.state), col(Case.child_id)).join(
     Child, col(Child.id) == col(Case.child_id)).order_by(col(Case.id))
-_SAME_CHILD_WITH_BIRTH = _CASES_OF_CHILD.where(
-    or_(col(Child.birth_key) == _BY_BIRTH, and_(col(Child.place_key) == _BY_PLACE, col(Child.birth_date).is_(None))))
-_SAME_CHILD_NO_BIRTH = _CASES_OF_CHILD.where(col(Child.place_key) == _BY_PLACE)
+_SAME_CHILD_WITH_BIRTH = Statement(_CASES_OF_CHILD.where(
+    or_(col(Child.birth_key) == _BY_BIRTH, and_(col(Child.place_key) == _BY_PLACE, col(Child.birth_date).is_(None)))))
+_SAME_CHILD_NO_BIRTH = Statement(_CASES_OF_CHILD.where(col(Child.place_key) == _BY_PLACE))
 
 
 @dataclass(frozen=True)
@@ -111,12 +112,11 @@ def child_cases(session: Session, keys: ChildKeys | None) -> tuple[CaseRef | Non
     so they are never matched."""
     if keys is None:
         return None, None
-    conn = session.connection()
     if keys.by_birth is not None:
-        rows = conn.execute(_SAME_CHILD_WITH_BIRTH, {"by_birth": keys.by_birth, "by_place": keys.by_place})
+        rows = _SAME_CHILD_WITH_BIRTH.run(session, {"by_birth": keys.by_birth, "by_place": keys.by_place})
     else:
-        rows = conn.execute(_SAME_CHILD_NO_BIRTH, {"by_place": keys.by_place})
-    cases = [CaseRef(id=int(i or 0), state=state, child_id=child) for i, state, child in rows]
+        rows = _SAME_CHILD_NO_BIRTH.run(session, {"by_place": keys.by_place})
+    cases = [CaseRef(id=int(i or 0), state=state, child_id=child) for i, state, child in rows.fetchall()]
     open_case = next((c for c in cases if c.state != CaseState.CLOSED), None)
     closed = next((c for c in reversed(cases) if c.state == CaseState.CLOSED), None)
     return open_case, None if open_case is not None else closed
