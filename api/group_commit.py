@@ -65,7 +65,12 @@ class GroupCommit:
                 # Wait for the write lock on a helper thread, not on the loop: meanwhile this
                 # process goes on reading and checking the next reports, which join the batch.
                 if lock is not None:
-                    await loop.run_in_executor(None, lock.acquire)
+                    acquiring = loop.run_in_executor(None, lock.acquire)
+                    try:
+                        await asyncio.shield(acquiring)
+                    except asyncio.CancelledError:  # shutting down: give the lock back once held
+                        acquiring.add_done_callback(lambda _: lock.release())
+                        raise
                 try:
                     batch, self._pending = self._pending[:self.max_batch], self._pending[self.max_batch:]
                     self._write(batch)
