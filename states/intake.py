@@ -21,7 +21,7 @@ from states.actors import Actor
 from states.clock import LOCAL_TZ, Clock
 from states.codes import new_tracking_code, next_case_code
 from states.errors import IdempotencyConflict, InvalidInput
-from states.locks import lock_key
+from states.locks import lock_keys
 from states.matching import CaseRef, ChildKeys, child_cases, child_keys, phone_index
 from states.permissions import authorize
 from states.policy import CommunePolicy
@@ -171,13 +171,14 @@ def apply(session: Session, p: Prepared) -> IntakeResult:
     """The write transaction's part: the replay check again (a twin may have committed since
     `prepare`), matching to the child's open case, then the rows, the audit event, the
     deadlines and the messages, all in the caller's transaction."""
+    # PostgreSQL: twins (the same key) and reports about one child queue here; SQLite has one
+    # writer anyway.
+    lock_keys(session, *([f"idem:{p.key[0]}"] if p.key else []),
+              *([f"child:{p.keys.by_place}"] if p.keys else []))
     if p.key is not None:
-        lock_key(session, f"idem:{p.key[0]}")
         prior = _replay(session, p.key, p.request_hash)
         if prior is not None:
             return prior
-    if p.keys is not None:
-        lock_key(session, f"child:{p.keys.by_place}")
     open_case, previous = child_cases(session, p.keys)
     if open_case is not None:
         case = session.get(Case, open_case.id, with_for_update=True)
