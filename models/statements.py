@@ -17,13 +17,25 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Dialect
+from sqlalchemy import Connection, Dialect
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlmodel import Session
 
 # (bind name, the type's bind processor or None, (the value written in the statement,) or None)
 Processors = list[tuple[str, Any, tuple[Any] | None]]
+
+
+_CONNECTION = "kipthoi.connection"
+
+
+def connection(session: Session) -> Connection:
+    """`session.connection()`, remembered for the rest of the session's transaction: asking
+    the session each time costs more than SQLite takes to run the statement."""
+    conn: Connection | None = session.info.get(_CONNECTION)
+    if conn is None or conn.closed or not conn.in_transaction():
+        conn = session.info[_CONNECTION] = session.connection()
+    return conn
 
 
 class Statement:
@@ -56,7 +68,7 @@ class Statement:
     def run(self, session: Session, values: dict[str, Any]) -> Any:
         """Execute once: a sqlite3 cursor on SQLite, a SQLAlchemy result elsewhere. Both have
         `fetchone`, `fetchall` and `rowcount`."""
-        conn = session.connection()
+        conn = connection(session)
         if conn.dialect.name != "sqlite":
             return conn.execute(self.statement, values)
         sql, processors = self._compiled_for(conn.dialect, tuple(values))
@@ -66,7 +78,7 @@ class Statement:
 
     def run_many(self, session: Session, rows: Sequence[dict[str, Any]]) -> None:
         """Execute for each row (all rows with the same keys)."""
-        conn = session.connection()
+        conn = connection(session)
         if conn.dialect.name != "sqlite":
             conn.execute(self.statement, list(rows))
             return
@@ -83,4 +95,4 @@ class Statement:
         return int(new_id)
 
 
-__all__ = ["Statement"]
+__all__ = ["Statement", "connection"]

@@ -13,7 +13,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
 from models import Official, OutboxMessage
-from models.statements import Statement
+from models.statements import Statement, connection
 from notifications.config import NotifyConfig
 from notifications.routing import Contact, Roster
 from notifications.sms import segments
@@ -38,7 +38,7 @@ _INSERTS = {
 
 def _insert(session: Session, values: dict[str, Any]) -> bool:
     # One statement built once per dialect, executed with parameters: compiled once, cached.
-    return bool(_INSERTS[session.connection().dialect.name].run(session, values).rowcount)
+    return bool(_INSERTS[connection(session).dialect.name].run(session, values).rowcount)
 
 
 def enqueue_sms(session: Session, config: NotifyConfig, *, dedupe_key: str, official: Contact | Official,

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from models import Agency, Official
+from models.statements import Statement
 
 ROUTES_FILE = Path(__file__).with_name("routing.toml")
 # Per engine (one per database), so tests with a database each never share a roster.
@@ -70,11 +71,11 @@ _AGENCY_KINDS = select(col(Agency.id), col(Agency.kind))
 # Officials and agencies are only ever added (no API changes or removes one), so their count
 # and highest id change with every change kipthoi makes; `active` edited by hand in the
 # database is caught by the cache's time limit.
-_DIRECTORY_STAMP = select(
+_DIRECTORY_STAMP = Statement(select(
     select(func.count()).select_from(Official).scalar_subquery(),
     select(func.max(col(Official.id))).scalar_subquery(),
     select(func.count()).select_from(Agency).scalar_subquery(),
-    select(func.max(col(Agency.id))).scalar_subquery())
+    select(func.max(col(Agency.id))).scalar_subquery()))
 ROSTER_TTL_SECONDS = 60.0
 
 
@@ -97,16 +98,16 @@ class Roster:
 
     @classmethod
     def current(cls, session: Session) -> "Roster":
-        conn = session.connection()
-        stamp = tuple(conn.execute(_DIRECTORY_STAMP).one())
+        engine = session.get_bind()
+        stamp = tuple(_DIRECTORY_STAMP.run(session, {}).fetchone())
         now = time.monotonic()
         with _CACHE_LOCK:
-            cached = _CACHE.get(conn.engine)
+            cached = _CACHE.get(engine)
         if cached is not None and cached[0] == stamp and cached[1] > now:
             return cached[2]
         roster = cls.load(session)
         with _CACHE_LOCK:
-            _CACHE[conn.engine] = (stamp, now + ROSTER_TTL_SECONDS, roster)
+            _CACHE[engine] = (stamp, now + ROSTER_TTL_SECONDS, roster)
         return roster
 
     def _contacts(self, agency_ids: set[int]) -> list[Contact]:

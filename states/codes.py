@@ -9,7 +9,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
 from models import CaseCounter
-from models.statements import Statement
+from models.statements import Statement, connection
 
 # No 0/O, 1/I/L: the code is read out over the phone.
 _ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -31,7 +31,7 @@ _UPSERTS = {"postgresql": Statement(_counter_upsert(pg_insert)), "sqlite": State
 def next_case_code(session: Session, prefix: str, year: int) -> str:
     """One upsert: the first case of a year inserts the counter, later ones increment it. The
     row stays locked to the end of the transaction, so numbers have no gaps and no twins."""
-    number = _UPSERTS[session.connection().dialect.name].run(session, {"prefix": prefix, "year": year}).fetchone()[0]
+    number = _UPSERTS[connection(session).dialect.name].run(session, {"prefix": prefix, "year": year}).fetchone()[0]
     return f"{prefix}-{year}-{number:06d}"
 
 
