@@ -180,7 +180,7 @@ def main() -> int:
         print(f"  {name:22} {1000 * wall / n:8.2f} {1000 * cpu / n:8.2f}")
     direct = sum(parts[k][1] for k in ("validate", "auth", "prepare (read)", "apply (write lock)", "commit"))
     print(f"  {'app minus the parts':22} {'':8} {1000 * (parts['asgi (whole app)'][1] - direct) / n:8.2f}"
-          "   (FastAPI/Starlette, middleware, thread-pool hop, response)")
+          "   (FastAPI/Starlette, middleware, event loop, response)")
     print(f"\nSQL statements per report: {per_report:.1f}")
     for stmt, k in by_statement:
         print(f"  {k / n:4.1f}  {stmt}")

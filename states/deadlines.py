@@ -106,11 +106,11 @@ def insert_rows(session: Session, case_id: int, rows: list[dict[str, Any]]) -> d
 
 
 def apply_events(session: Session, policy: DeadlinePolicy, case: Case, events: list[str],
-                 now: datetime, *, new_case: bool = False) -> dict[str, list[Any]]:
+                 now: datetime) -> dict[str, list[Any]]:
     """Meet, cancel and open the case's deadlines for what just happened; returns the changes
-    for the audit event of the same command. A case opened in this transaction has none yet."""
+    for the audit event of the same command. A new case's deadlines come from `for_new_case`."""
     changes: dict[str, list[Any]] = {"met": [], "cancelled": [], "opened": []}
-    open_rows = [] if new_case else list(session.execute(
+    open_rows = list(session.execute(
         select(Deadline).where(col(Deadline.case_id) == case.id, col(Deadline.status) == "open")).scalars())
     for event in events:
         for row in open_rows:

@@ -1,6 +1,5 @@
 """Telling notifications what happened to a case (it receives events; it decides no states)."""
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
@@ -11,25 +10,9 @@ from notifications.outbox import CaseEvent, notify
 from states.policy import CommunePolicy
 
 
-@dataclass(frozen=True)
-class Known:
-    """What the caller already knows about the case, so publishing need not read it again."""
-
-    abuse_forms: tuple[str, ...]
-    hotline_ref: str | None
-    school_agency_id: int | None
-    due_at: datetime | None = None
-
-
 def publish(session: Session, policy: CommunePolicy, case: Case, name: str, seq: int, now: datetime,
-            *, state_changed: bool = False, due_kind: str | None = None, known: Known | None = None,
+            *, state_changed: bool = False, due_kind: str | None = None,
             referred_agency_id: int | None = None) -> int:
-    if known is not None:
-        return notify(session, policy.notify, CaseEvent(
-            name=name, seq=seq, at=now, case_id=case.id or 0, case_code=case.code, state=case.state,
-            abuse_forms=known.abuse_forms, assignee_id=case.assignee_id,
-            school_agency_id=known.school_agency_id, hotline_ref=known.hotline_ref,
-            state_changed=state_changed, due_at=known.due_at))
     forms = tuple(session.execute(
         select(col(CaseAbuseForm.form)).where(col(CaseAbuseForm.case_id) == case.id)).scalars())
     first = session.execute(
