@@ -13,7 +13,7 @@ from models.cases import (
 )
 from models.db import Database, open_database
 from models.deadlines import Alert, Deadline
-from models.outbox import DeliveryReceipt, OutboxMessage
+from models.outbox import DeliveryReceipt, Dispatcher, OutboxMessage, RateBucket
 from models.referrals import Referral
 from models.directory import Agency, Official, Place
 from models.work import EmergencyAction, Note, Plan, Review, Service
@@ -22,6 +22,7 @@ __all__ = [
     "Alert",
     "Deadline",
     "DeliveryReceipt",
+    "Dispatcher",
     "OutboxMessage",
     "Agency",
     "ApiKey",
@@ -39,6 +40,7 @@ __all__ = [
     "LoginThrottle",
     "Official",
     "Place",
+    "RateBucket",
     "Plan",
     "Referral",
     "Report",

@@ -83,6 +83,8 @@ class Report(SQLModel, table=True):
     """Mẫu 01 as received. `received_at` is when the *first receiver* got it."""
 
     __tablename__ = "report"
+    # A 111 reference is the hotline account's own: two accounts may use the same one.
+    __table_args__ = (UniqueConstraint("submitted_by", "hotline_ref", name="uq_report_submitter_ref"),)
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="case_file.id", index=True)
     channel: str = Field(max_length=16)
@@ -102,7 +104,7 @@ class Report(SQLModel, table=True):
     current_carer: str | None = Field(default=None, sa_type=EncryptedStr("report.current_carer"))
     actions_taken: str | None = Field(default=None, sa_type=EncryptedStr("report.actions_taken"))
     receiving_officer: str | None = Field(default=None, max_length=120)
-    hotline_ref: str | None = Field(default=None, max_length=64, unique=True)
+    hotline_ref: str | None = Field(default=None, max_length=64)
     school_agency_id: int | None = Field(default=None, foreign_key="agency.id")
     reporter_id: int | None = Field(default=None, foreign_key="reporter.id")
     tracking_code: str = Field(max_length=16, unique=True)

@@ -24,11 +24,19 @@ class OutboxMessage(SQLModel, table=True):
     official_id: int | None = Field(default=None, foreign_key="official.id")
     case_id: int | None = Field(default=None, foreign_key="case_file.id", index=True)
     alert_id: int | None = Field(default=None, foreign_key="alert.id")
+    # The template it was written from (new_case, overdue, digest...): what a digest counts.
+    kind: str | None = Field(default=None, max_length=32)
+    # An emergency or an overdue/escalation alert: retried within seconds, exempt from the
+    # per-official ceiling and from digests.
+    urgent: bool = Field(default=False)
     body: str = Field(max_length=2000)
     payload: dict[str, Any] | None = Field(default=None, sa_type=JSON)
     segments: int = Field(default=1)
-    # pending -> sending -> sent (-> delivered/undelivered by callback) | failed | dead
+    # pending -> sending -> sent (-> delivered/undelivered by callback) | failed | dead;
+    # held (over the official's ceiling, or an anonymous report) -> digested (told in a digest)
     status: str = Field(default="pending", max_length=12, index=True)
+    # The dispatcher (`Dispatcher.id`) whose claim this `sending` row is under.
+    claimed_by: int | None = Field(default=None)
     attempts: int = Field(default=0)
     next_attempt_at: datetime = Field(sa_type=UTCDateTime)
     created_at: datetime = Field(sa_type=UTCDateTime)
@@ -49,3 +57,25 @@ class DeliveryReceipt(SQLModel, table=True):
     status: str = Field(max_length=16)
     error_code: str | None = Field(default=None, max_length=16)
     received_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Dispatcher(SQLModel, table=True):
+    """One sending run's identity. While it lives it holds a lock the operating system or the
+    database frees the moment it dies (notifications/dispatch.py), so its claims are taken over
+    at once instead of after their lease."""
+
+    __tablename__ = "dispatcher"
+    id: int | None = Field(default=None, primary_key=True)
+    started_at: datetime = Field(sa_type=UTCDateTime)
+    host: str = Field(max_length=64)
+    pid: int
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class RateBucket(SQLModel, table=True):
+    """A token bucket shared by every worker process (api/ratelimit.py)."""
+
+    __tablename__ = "rate_bucket"
+    key: str = Field(max_length=128, primary_key=True)
+    tokens: float
+    updated_at: datetime = Field(sa_type=UTCDateTime)

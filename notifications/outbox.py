@@ -48,6 +48,7 @@ def enqueue_sms(session: Session, config: NotifyConfig, *, dedupe_key: str, offi
     return _insert(session, {
         "dedupe_key": dedupe_key, "channel": "sms", "recipient": official.phone,
         "official_id": official.id, "case_id": case_id, "alert_id": alert_id, "body": body,
+        "kind": template, "urgent": False, "claimed_by": None,
         "segments": segments(body), "status": "pending", "attempts": 0, "next_attempt_at": now,
         "created_at": now, "expires_at": expires_at or now + config.sms_validity,
     })
@@ -57,7 +58,8 @@ def enqueue_webhook(session: Session, *, dedupe_key: str, url: str, payload: dic
                     now: datetime, case_id: int | None) -> bool:
     return _insert(session, {
         "dedupe_key": dedupe_key, "channel": "webhook", "recipient": url, "case_id": case_id,
-        "body": "", "payload": payload, "segments": 0, "status": "pending", "attempts": 0,
+        "body": "", "kind": "hotline_status", "urgent": False, "claimed_by": None,
+        "payload": payload, "segments": 0, "status": "pending", "attempts": 0,
         "next_attempt_at": now, "created_at": now, "expires_at": None,
     })
 

@@ -69,7 +69,8 @@ def _request_hash(report: HotlineReport | StaffReport | CitizenReport) -> str:
 
 def _idempotency_key(actor: Actor, report: Any, header_key: str | None) -> tuple[str, str] | None:
     if isinstance(report, HotlineReport):
-        return f"111:{report.hotline_ref}", "hotline_ref"
+        # Scoped by account: each hotline account has its own space of references.
+        return f"111:{actor.ref}:{report.hotline_ref}", "hotline_ref"
     if header_key and actor.is_public:
         # Citizens share no identity: scope their key by the request itself, so that two
         # people who pick the same key never see each other's answer.
