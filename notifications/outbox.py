@@ -43,12 +43,12 @@ def _insert(session: Session, values: dict[str, Any]) -> bool:
 
 def enqueue_sms(session: Session, config: NotifyConfig, *, dedupe_key: str, official: Contact | Official,
                 template: str, now: datetime, case_id: int | None = None, alert_id: int | None = None,
-                expires_at: datetime | None = None, **values: object) -> bool:
+                expires_at: datetime | None = None, urgent: bool = False, **values: object) -> bool:
     body = render(template, official.language, unaccented=config.unaccented, **values)
     return _insert(session, {
         "dedupe_key": dedupe_key, "channel": "sms", "recipient": official.phone,
         "official_id": official.id, "case_id": case_id, "alert_id": alert_id, "body": body,
-        "kind": template, "urgent": False, "claimed_by": None,
+        "kind": template, "urgent": urgent, "claimed_by": None,
         "segments": segments(body), "status": "pending", "attempts": 0, "next_attempt_at": now,
         "created_at": now, "expires_at": expires_at or now + config.sms_validity,
     })
