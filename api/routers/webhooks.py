@@ -9,8 +9,7 @@ from fastapi import APIRouter, Request, Response
 from api.deps import RuntimeDep
 from api.errors import error_response, responses
 from notifications.callbacks import SignatureRefused, check_signature, record_status
-from notifications.outbox import enqueue_sms
-from notifications.routing import resolve
+from notifications.unreachable import tell_unreachable
 from states import audit
 from states.actors import Actor
 
@@ -39,12 +38,9 @@ async def twilio_status(request: Request, rt: RuntimeDep) -> Response:
     with rt.db.write() as session:
         result = record_status(session, now, sid, status, params.get("ErrorCode"))
         if result.unreachable_official is not None:
-            heads = resolve(session, "head")
-            for head in heads:
-                enqueue_sms(session, rt.policy.notify, dedupe_key=f"unreachable-cb:{sid}:{head.id}",
-                            official=head, template="unreachable", now=now,
-                            who=result.unreachable_official, reason=params.get("ErrorCode"))
+            heads = tell_unreachable(session, rt.policy.notify, now, official_id=result.unreachable_official,
+                                     reason=params.get("ErrorCode"), key=f"unreachable-cb:{sid}")
             audit.record(session, at=now, actor=CALLBACKS, action="notification.unreachable", case_id=None,
-                         after={"official": result.unreachable_official, "error_code": params.get("ErrorCode"),
-                                "recipients": [h.id for h in heads]})
+                         after={"official": result.unreachable_official,
+                                "error_code": params.get("ErrorCode"), "recipients": heads})
     return Response(status_code=204)
