@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
-from api import errors
+from api import docs, errors
 from api.deps import Runtime
 from api.group_commit import GroupCommit
 from api.limits import BodyLimit, SecurityHeaders
@@ -45,7 +45,9 @@ def create_app(runtime: Runtime, *, max_body_bytes: int = 256 * 1024,
         title="kipthoi",
         summary="Tiếp nhận và xử lý thông báo, tố giác về xâm hại trẻ em — child-abuse report intake",
         version="0.1.0",
+        docs_url=None, redoc_url=None,  # api/docs.py serves them, with their files
     )
+    docs.install(app, "kipthoi")
     app.state.runtime = runtime
     # Intake's writes share transactions on SQLite (api/group_commit.py); not on PostgreSQL.
     app.state.group_commit = GroupCommit(runtime.db) if runtime.db.is_sqlite else None

@@ -59,7 +59,16 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
-SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"cache-control", b"no-store")]
+SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"cache-control", b"no-store"),
+                    (b"x-frame-options", b"DENY")]
+# Framing is refused everywhere (clickjacking of the acknowledgement page or of /docs with a
+# token in it). A response that sets its own policy keeps it (api/docs.py: scripts by hash);
+# others get one by kind: an answer of the API loads nothing; an HTML page of ours its own
+# stylesheet and images, and posts its forms to us only.
+CSP = b"content-security-policy"
+API_CSP = b"default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+HTML_CSP = (b"default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+            b"base-uri 'none'; frame-ancestors 'none'")
 
 
 class SecurityHeaders:
@@ -75,9 +84,13 @@ class SecurityHeaders:
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                present = {k.lower() for k, _ in message.get("headers", [])}
-                message["headers"] = list(message.get("headers", [])) + [
-                    (k, v) for k, v in SECURITY_HEADERS if k not in present]
+                headers = list(message.get("headers", []))
+                present = {k.lower(): v for k, v in headers}
+                added = [(k, v) for k, v in SECURITY_HEADERS if k not in present]
+                if CSP not in present:
+                    html = present.get(b"content-type", b"").startswith(b"text/html")
+                    added.append((CSP, HTML_CSP if html else API_CSP))
+                message["headers"] = headers + added
             await send(message)
 
         await self.app(scope, receive, with_headers)

@@ -2,15 +2,15 @@
 keys, retention."""
 
 import argparse
-import logging
+import os
 import sys
 
+from kipthoi.logs import LEVELS
+from kipthoi.logs import configure as configure_logging
 from kipthoi.settings import Settings
 
 
 def _workers(args: argparse.Namespace, settings: Settings) -> int:
-    import os
-
     from models.db import sqlite_file
 
     if settings.db.url.startswith("sqlite") and sqlite_file(settings.db.url) is None:
@@ -19,20 +19,67 @@ def _workers(args: argparse.Namespace, settings: Settings) -> int:
     return wanted or min(os.cpu_count() or 1, 4)
 
 
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _banner(args: argparse.Namespace, settings: Settings, workers: int, access_log: bool) -> str:
+    """What an operator needs to know at a glance, once: where it listens, what it writes to,
+    who runs the schedule, where messages go, and (development) where its secrets are."""
+    from sqlalchemy.engine import make_url
+
+    from kipthoi.wiring import sms_destination
+    from models.db import sqlite_file
+
+    url = make_url(settings.db.url)
+    database = (f"SQLite {os.path.abspath(sqlite_file(settings.db.url) or ':memory:')}"
+                if url.get_backend_name() == "sqlite" else url.render_as_string(hide_password=True))
+    scheduler = {"embedded": f"embedded, in this process (every {settings.scheduler.tick_seconds:g} s)",
+                 "prefect": "prefect (Prefect workers run the sweep and the dispatch)",
+                 "off": "off (nothing sends alerts or messages)"}[settings.scheduler.mode]
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    lines = [f"kipthoi — {settings.commune.name} ({settings.environment})",
+             f"  url        http://{host}:{args.port}  (API documentation: /docs)",
+             f"  database   {database}",
+             f"  scheduler  {scheduler}",
+             f"  sms        {sms_destination(settings)}",
+             f"  workers    {workers} process{'es' if workers > 1 else ''}",
+             f"  log        {args.log_level}; access log {'on' if access_log else 'off'}"]
+    if settings.security.secret is None:
+        dev = settings.dev_secrets()
+        lines.append(f"  secrets    {dev.path or 'in memory (in-memory database)'} — generated for "
+                     "development; back it up with the database")
+    return "\n".join(lines)
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from api.app import create_app
+    from kipthoi import logs
     from kipthoi.wiring import build_runtime, build_scheduler
 
+    if (settings.environment == "development" and not _loopback(args.host)
+            and not (args.allow_remote or settings.api.allow_remote)):
+        raise ValueError(f"refusing to listen on {args.host} in development: its secrets are generated "
+                         "on this machine and its data is for trying out. Use --allow-remote (or "
+                         "KIPTHOI_API__ALLOW_REMOTE=true) if you mean it; production sets "
+                         "KIPTHOI_ENVIRONMENT=production with its own secret and keys")
     workers = _workers(args, settings)
     runtime = build_runtime(settings)  # migrates the database, once, before any worker starts
     scheduler = build_scheduler(settings, runtime)
-    print(f"kipthoi: {settings.commune.name} — http://{args.host}:{args.port}/docs "
-          f"(database: {runtime.db.writer.dialect.name}, {workers} worker process"
-          f"{'es' if workers > 1 else ''})", flush=True)
-    options = {"host": args.host, "port": args.port, "log_level": args.log_level,
-               "access_log": args.log_level == "debug"}
+    access_log = settings.api.access_log if settings.api.access_log is not None \
+        else settings.environment == "production"
+    print(_banner(args, settings, workers, access_log), flush=True)
+    options = {"host": args.host, "port": args.port, "log_level": args.log_level, "access_log": access_log,
+               "log_config": logs.config(args.log_level, access_log=access_log)}
     if workers == 1:
         app = create_app(runtime, max_body_bytes=settings.api.max_body_bytes, background=scheduler)
         uvicorn.run(app, **options)
@@ -281,7 +328,10 @@ def main(argv: list[str] | None = None) -> int:
     serve = sub.add_parser("serve", help="run the API (migrates the database first)")
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)
-    serve.add_argument("--log-level", default="info")
+    serve.add_argument("--log-level", choices=LEVELS, default=None,
+                       help="default KIPTHOI_LOG_LEVEL, else info (debug adds scheduler ticks and job runs)")
+    serve.add_argument("--allow-remote", action="store_true",
+                       help="development only: listen on an address other than loopback")
     serve.add_argument("--workers", type=int, default=None,
                        help="worker processes (default KIPTHOI_API__WORKERS, else one per core, at most 4)")
     serve.set_defaults(func=_serve)
@@ -317,14 +367,13 @@ def main(argv: list[str] | None = None) -> int:
     keys.add_parser("status", help="count stored values per key id per table").set_defaults(func=_keys_status)
 
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    for noisy in ("transitions", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    settings = Settings()
-    if args.command == "serve":
-        args.host = args.host or settings.api.host
-        args.port = args.port or settings.api.port
     try:
+        settings = Settings()
+        if args.command == "serve":
+            args.host = args.host or settings.api.host
+            args.port = args.port or settings.api.port
+            args.log_level = args.log_level or settings.log_level
+        configure_logging(getattr(args, "log_level", None) or settings.log_level)
         return int(args.func(args, settings))
     except Exception as exc:  # a clean one-line error for the operator, not a trace
         from pydantic import ValidationError

@@ -11,15 +11,18 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from kipthoi.devsecrets import DevSecrets, generate, load_or_create
+from models.db import sqlite_file
 from notifications.config import NotifyConfig
 from notifications.routing import load_routes
 from states.deadline_policy import load_policy
 from states.policy import CommunePolicy
 
-DEV_SECRET = "kipthoi-development-secret-change-me"
+# The development default of earlier versions, public in the source: refused everywhere.
+PUBLISHED_SECRET = "kipthoi-development-secret-change-me"
 MIN_SECRET_LENGTH = 32
 
 
@@ -37,7 +40,12 @@ class CommuneSettings(BaseModel):
 
 
 class SecuritySettings(BaseModel):
-    secret: str = DEV_SECRET
+    # Unset in development: a random one is made on first start and kept in `secrets_file`
+    # (kipthoi/devsecrets.py). Required in production.
+    secret: SecretStr | None = None
+    # Where development keeps its generated secret and data keys; unset: beside the SQLite
+    # database (`<file>.secrets.json`), or `kipthoi.secrets.json` in the working directory.
+    secrets_file: Path | None = None
     # Login sessions (states/sessions.py).
     access_token_minutes: int = Field(15, ge=1, le=24 * 60)
     refresh_token_hours: float = Field(12, gt=0, le=24 * 30)
@@ -67,9 +75,11 @@ def _key_bytes(name: str, value: SecretStr) -> bytes:
 class CryptoSettings(BaseModel):
     """Keys for encryption at rest (models/crypto.py) and for blind indexes (states/matching.py).
 
-    Unset, development keys are derived from `security.secret` so that `make serve` works with
-    no configuration; production refuses to start without its own keys. Keep these keys apart
-    from `security.secret`: losing a data key loses the data it encrypted."""
+    Unset in development: derived from `security.secret` when one is configured, else random
+    keys made on first start and kept in the development secrets file — so that `make serve`
+    works with no configuration and no key is ever one published in the source. Production
+    refuses to start without its own keys. Keep these keys apart from `security.secret`:
+    losing a data key loses the data it encrypted."""
 
     # JSON {"key id": "base64 of 32 random bytes"}; `kipthoi keys generate` prints one.
     keys: dict[str, SecretStr] = {}
@@ -145,6 +155,11 @@ class PolicySettings(BaseModel):
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
+    # Development serves loopback only unless this (or `kipthoi serve --allow-remote`) says
+    # otherwise: its secrets sit in a file on this machine and its data is for trying out.
+    allow_remote: bool = False
+    # uvicorn's line per request; unset: on in production, off in development.
+    access_log: bool | None = None
     # Worker processes of `kipthoi serve`; 0: one per CPU core, at most 4. Python runs one
     # request's code at a time per process, so a second core needs a second process. Each
     # process keeps its own rate-limit counters and API-key cache (see README).
@@ -182,6 +197,8 @@ class Settings(BaseSettings):
                                       env_file=".env", extra="ignore")
 
     environment: Literal["development", "production"] = "development"
+    # debug also shows scheduler ticks and job runs; info one line per thing that happened.
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
     db: DbSettings = DbSettings()
     commune: CommuneSettings = CommuneSettings()
     security: SecuritySettings = SecuritySettings()
@@ -192,17 +209,50 @@ class Settings(BaseSettings):
     policy: PolicySettings = PolicySettings()
     crypto: CryptoSettings = CryptoSettings()
 
+    _dev: DevSecrets | None = PrivateAttr(None)
+
     @model_validator(mode="after")
     def _no_dev_secret_in_production(self) -> "Settings":
-        if self.environment == "production" and self.security.secret == DEV_SECRET:
+        secret = self.security.secret.get_secret_value() if self.security.secret is not None else None
+        if secret == PUBLISHED_SECRET:
+            raise ValueError("KIPTHOI_SECURITY__SECRET is the value published in kipthoi's source: "
+                             "remove it (development then makes a random one) or set your own")
+        if self.environment == "production" and secret is None:
             raise ValueError("KIPTHOI_SECURITY__SECRET must be set in production")
-        if self.environment == "production" and len(self.security.secret) < MIN_SECRET_LENGTH:
+        if self.environment == "production" and len(secret or "") < MIN_SECRET_LENGTH:
             raise ValueError(f"KIPTHOI_SECURITY__SECRET must have at least {MIN_SECRET_LENGTH} "
                              "characters in production")
         return self
 
+    def dev_secrets_path(self) -> Path | None:
+        """Beside the database, so a copy of the two together is a working backup; None for an
+        in-memory database, whose generated secrets live and die with the process."""
+        if self.security.secrets_file is not None:
+            return self.security.secrets_file
+        if self.db.url.startswith("sqlite"):
+            database = sqlite_file(self.db.url)
+            return None if database is None else Path(database + ".secrets.json")
+        return Path("kipthoi.secrets.json")
+
+    def dev_secrets(self) -> DevSecrets:
+        """Read (or made) once per Settings, when something first needs a secret: settings that
+        only configure a command needing none never touch the file."""
+        if self.environment == "production":
+            raise ValueError("production never uses generated development secrets")
+        if self._dev is None:
+            path = self.dev_secrets_path()
+            self._dev = generate(None) if path is None else load_or_create(path)
+        return self._dev
+
+    def signing_secret(self) -> str:
+        """The secret tokens, acknowledgement links and the login throttle are keyed from."""
+        if self.security.secret is not None:
+            return self.security.secret.get_secret_value()
+        return self.dev_secrets().secret
+
     def crypto_keys(self) -> CryptoKeys:
-        """The data keys and the index key; development keys come from `security.secret`.
+        """The data keys and the index key; in development, derived from a configured
+        `security.secret`, else the random ones of the development secrets file.
 
         Checked here rather than in a validator so that settings without keys still load (for
         commands that need none), while every entry point that opens the database or builds
@@ -218,7 +268,11 @@ class Settings(BaseSettings):
                              "keys are refused); `kipthoi keys generate` prints new keys")
         if crypto.keys or crypto.index_key is not None:
             raise ValueError("set both KIPTHOI_CRYPTO__KEYS and KIPTHOI_CRYPTO__INDEX_KEY, or neither")
-        secret = self.security.secret.encode()
+        if self.security.secret is None:
+            dev = self.dev_secrets()
+            return CryptoKeys({dev.data_key_id: dev.data_key}, dev.data_key_id, dev.index_key,
+                              crypto.accept_plaintext, development=True)
+        secret = self.security.secret.get_secret_value().encode()
         return CryptoKeys(
             {DEV_KEY_ID: hmac.new(secret, b"kipthoi development data key", hashlib.sha256).digest()},
             DEV_KEY_ID, hmac.new(secret, b"kipthoi development index key", hashlib.sha256).digest(),
@@ -233,7 +287,7 @@ class Settings(BaseSettings):
                 deadlines.calendar, culture_day_off=self.policy.culture_day_off))
         notify = NotifyConfig(
             public_url=self.notify.public_url.rstrip("/"),
-            link_secret=(self.security.secret + ":links").encode(),
+            link_secret=(self.signing_secret() + ":links").encode(),
             ack_link_ttl=timedelta(days=self.notify.ack_link_days),
             unaccented=self.sms.unaccented,
             sms_validity=timedelta(minutes=self.sms.validity_minutes),

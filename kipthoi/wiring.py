@@ -49,6 +49,16 @@ def build_sms(settings: Settings) -> SmsProvider:
         base_url=sms.twilio_base_url, timeout_seconds=sms.timeout_seconds))
 
 
+def sms_destination(settings: Settings) -> str:
+    """Where messages go, for the start banner: the choice `build_sms` makes, in words."""
+    sms = settings.sms
+    if sms.provider == "console" or (sms.provider == "auto" and not settings.twilio_configured):
+        return "console: messages are written to this log, nothing is sent"
+    sender = (f"from {sms.twilio_from}" if sms.twilio_from
+              else f"messaging service {sms.twilio_messaging_service_sid or '(none set)'}")
+    return f"Twilio, {sender} ({sms.twilio_base_url})"
+
+
 @dataclass
 class Jobs:
     db: Database
@@ -83,8 +93,9 @@ def build_runtime(settings: Settings, clock: Clock | None = None, *, migrate: bo
 
 def build_auth(settings: Settings) -> AuthConfig:
     sec = settings.security
+    secret = settings.signing_secret()
     return AuthConfig(
-        tokens=TokenConfig(signing_key=derive_key(sec.secret, "access-tokens"),
+        tokens=TokenConfig(signing_key=derive_key(secret, "access-tokens"),
                            access_ttl=timedelta(minutes=sec.access_token_minutes),
                            refresh_ttl=timedelta(hours=sec.refresh_token_hours)),
         throttle=LoginPolicy(delay_after=sec.login_delay_after,
@@ -93,7 +104,7 @@ def build_auth(settings: Settings) -> AuthConfig:
                              lockout=timedelta(minutes=sec.login_lockout_minutes)),
         passwords=Passwords(HashCost(time_cost=sec.password_time_cost, memory_kib=sec.password_memory_kib,
                                      parallelism=sec.password_parallelism)),
-        throttle_key=derive_key(sec.secret, "login-throttle"))
+        throttle_key=derive_key(secret, "login-throttle"))
 
 
 def build_rate_limits(settings: Settings) -> RateLimits:

@@ -259,6 +259,8 @@ def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 
 
 def test_development_keys_come_from_the_secret_and_production_refuses_them(env: pytest.MonkeyPatch) -> None:
+    # A configured secret (without one, development keys are random: tests/test_first_start_secret.py)
+    env.setenv("KIPTHOI_SECURITY__SECRET", "a-local-secret-of-at-least-32-characters")
     dev = Settings().crypto_keys()
     assert dev.development and dev.active_key_id == "dev" and dev.data_keys["dev"] != dev.index_key
     env.setenv("KIPTHOI_SECURITY__SECRET", "another-local-secret-of-at-least-32-characters")

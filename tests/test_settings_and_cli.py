@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from api.app import create_app
 from api.deps import Runtime
-from kipthoi.settings import DEV_SECRET, Settings
+from kipthoi.settings import PUBLISHED_SECRET, Settings
 from kipthoi.wiring import build_auth, build_rate_limits, build_sms
 from models import Database
 from models.enums import Role
@@ -29,24 +29,35 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for key in list(os.environ):
         if key.startswith("KIPTHOI_"):
             monkeypatch.delenv(key)
     monkeypatch.chdir(ROOT / "tests")  # no .env file is read from here
+    # Development secrets generated here go to the test's folder, not the working tree.
+    monkeypatch.setenv("KIPTHOI_SECURITY__SECRETS_FILE", str(tmp_path / "kipthoi.secrets.json"))
 
 
 def test_production_refuses_the_development_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KIPTHOI_ENVIRONMENT", "production")
     with pytest.raises(ValidationError, match="KIPTHOI_SECURITY__SECRET"):
         Settings()
+    monkeypatch.setenv("KIPTHOI_SECURITY__SECRET", PUBLISHED_SECRET)  # the old default, public
+    with pytest.raises(ValidationError, match="published"):
+        Settings()
     monkeypatch.setenv("KIPTHOI_SECURITY__SECRET", "a-real-secret-from-the-vault-0123456789")
-    assert Settings().security.secret != DEV_SECRET
+    assert Settings().signing_secret() == "a-real-secret-from-the-vault-0123456789"
+
+
+def test_the_published_secret_is_refused_in_development_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KIPTHOI_SECURITY__SECRET", PUBLISHED_SECRET)
+    with pytest.raises(ValidationError, match="published in kipthoi's source"):
+        Settings()
 
 
 def test_production_refuses_a_secret_shorter_than_32_characters(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KIPTHOI_SECURITY__SECRET", "s" * 31)
-    assert Settings().security.secret == "s" * 31  # development takes it
+    assert Settings().signing_secret() == "s" * 31  # development takes it
     monkeypatch.setenv("KIPTHOI_ENVIRONMENT", "production")
     with pytest.raises(ValidationError, match="at least 32 characters"):
         Settings()
@@ -116,6 +127,7 @@ CHEAP_HASH = {"KIPTHOI_SECURITY__PASSWORD_TIME_COST": "1", "KIPTHOI_SECURITY__PA
 def _cli(db: Database, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KIPTHOI_")}
     env["KIPTHOI_DB__URL"] = db.url
+    env["KIPTHOI_SECURITY__SECRETS_FILE"] = os.environ["KIPTHOI_SECURITY__SECRETS_FILE"]  # clean_env's
     env.update(CHEAP_HASH)
     return subprocess.run([sys.executable, "-m", "kipthoi.cli", *args], capture_output=True, text=True,
                           env=env, cwd=ROOT, timeout=120, input=stdin or "")
