@@ -3,11 +3,13 @@ so a test builds an app around its own database and clock without environment va
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Protocol
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from api import docs, errors
 from api.deps import Runtime
@@ -18,6 +20,8 @@ from api.ratelimit import handle as rate_limited
 from api.routers import auth, users
 from api.routers import cases, deadlines, directory, exports, oversight, reports, webhooks
 from api.routers import search as case_search
+
+STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
 
 
 class Background(Protocol):
@@ -69,6 +73,9 @@ def create_app(runtime: Runtime, *, max_body_bytes: int = 256 * 1024,
                            allow_credentials=False, allow_methods=["GET", "POST"],
                            allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
                            max_age=600)
+
+    # The pages' one stylesheet (web/static): served from here, so no page asks another host.
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/health", tags=["ops"])
     def health() -> JSONResponse:

@@ -13,6 +13,11 @@ Luật Tố cáo 2018) asks that each person sees what their part needs. So:
 
 "Content" is the case file without the reporter's identity: only those who must contact the
 reporter (the assigned worker and the head) see who reported.
+
+A case the actor has no view of is answered exactly as a case that does not exist (404, the
+same message): case codes are guessable, and a 403 would tell a curious official that the
+code names a real case. A refusal that only says the *role* may not do something (checked in
+`states/permissions.py` before any lookup) stays 403, since it reveals nothing about the case.
 """
 
 from enum import StrEnum
@@ -24,7 +29,7 @@ from sqlmodel import Session, col
 from models import Case, Official, Referral
 from models.enums import Role
 from states.actors import Actor
-from states.errors import DomainError, Forbidden
+from states.errors import DomainError, Forbidden, NotFound
 
 
 class View(StrEnum):
@@ -87,7 +92,7 @@ def scope_rows(session: Session, actor: Actor, query: Any) -> Any:
 
 
 def view_for(session: Session, actor: Actor, case: Case, action: str = "case.read") -> View:
-    """The view this actor gets of this case, or `NotYourCase`."""
+    """The view this actor gets of this case; `NotFound` (as for a missing code) when none."""
     if actor.role == Role.HEAD:
         return View.FULL
     if actor.role == Role.CHAIR:
@@ -99,12 +104,13 @@ def view_for(session: Session, actor: Actor, case: Case, action: str = "case.rea
             return View.CONTENT
     if actor.role == Role.AGENCY_OFFICIAL and is_referred(session, case.id, agency_of(session, actor)):
         return View.AGENCY
-    raise NotYourCase(action)
+    raise NotFound("case", case.code)
 
 
 def require_case_write(session: Session, actor: Actor, case: Case, action: str) -> None:
     """Changing a case: the head and the chair on any case, a worker on their own or an
-    unassigned one. Agency officials may only write notes on a case referred to them."""
+    unassigned one. Agency officials may only write notes on a case referred to them (they see
+    the case, so refusing them anything else is a 403 that reveals nothing new)."""
     view = view_for(session, actor, case, action)
     if view == View.AGENCY and action != "case.note":
         raise NotYourCase(action)

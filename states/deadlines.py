@@ -16,18 +16,19 @@ from typing import Any
 from sqlalchemy import func, literal, select
 from sqlmodel import Session, col
 
-from models import Alert, Case, Deadline, Report
+from models import Alert, Case, Deadline, Official, Report, User
 from models.statements import Statement
 from notifications.config import NotifyConfig
 from notifications.outbox import enqueue_sms
-from notifications.routing import resolve
+from notifications.routing import Roster, resolve
 from notifications.templates import local_time
 from notifications.tokens import sign
 from states import audit
+from states.access import require_case_write
 from states.actors import Actor
 from states.deadline_policy import DeadlinePolicy, DeadlineRule
-from states.errors import InvalidInput, NotFound
-from states.policy import default_deadlines
+from states.errors import DomainError, InvalidInput, NotFound
+from states.permissions import authorize
 
 SWEEPER = Actor(ref="system:deadline-sweep", role=None)
 
@@ -205,7 +206,7 @@ def _raise(session: Session, notify: NotifyConfig, rule: DeadlineRule, row: Dead
         token = sign(notify.link_secret, row.id or 0, official.id or 0, now + notify.ack_link_ttl)
         enqueue_sms(session, notify, dedupe_key=f"alert:{row.id}:{index}:{official.id}",
                     official=official, template=stage.kind, now=now, case_id=case.id,
-                    alert_id=alert.id, expires_at=expires, code=case.code,
+                    alert_id=alert.id, expires_at=expires, urgent=stage.kind != "reminder", code=case.code,
                     what=rule.label_vi if official.language == "vi" else rule.label_en,
                     due=local_time(row.due_at), link=f"{notify.public_url}/a/{token}")
     audit.record(session, at=now, actor=SWEEPER, action="deadline.alert", case_id=case.id,
@@ -214,23 +215,90 @@ def _raise(session: Session, notify: NotifyConfig, rule: DeadlineRule, row: Dead
                         "recipients": [o.id for o in recipients], "fallback": fallback})
 
 
-def acknowledge(session: Session, now: datetime, actor: Actor, deadline_id: int,
-                policy: DeadlinePolicy | None = None) -> Deadline:
-    """Someone has it in hand: reminders stop and the ladder stops climbing for this deadline.
-    If the limit has not passed yet, its overdue alert still comes when it does."""
-    row: Deadline | None = session.execute(select(Deadline).where(col(Deadline.id) == deadline_id).with_for_update()
-                          ).scalar_one_or_none()
+def _locked_deadline(session: Session, deadline_id: int) -> Deadline:
+    row: Deadline | None = session.execute(
+        select(Deadline).where(col(Deadline.id) == deadline_id).with_for_update()).scalar_one_or_none()
     if row is None:
         raise NotFound("deadline", str(deadline_id))
+    return row
+
+
+def acknowledge(session: Session, now: datetime, actor: Actor, deadline_id: int,
+                policy: DeadlinePolicy) -> Deadline:
+    """Someone has it in hand: reminders stop and the ladder stops climbing for this deadline.
+    If the limit has not passed yet, its overdue alert still comes when it does.
+
+    Acknowledging silences the head, the chair and the province, so it takes the same right as
+    changing the case (`require_case_write`); deadline ids are sequential, so a deadline of a
+    case the actor may not see is answered exactly as a deadline that does not exist."""
+    authorize(actor, "deadline.acknowledge")
+    row = _locked_deadline(session, deadline_id)
+    case = session.get_one(Case, row.case_id)
+    try:
+        require_case_write(session, actor, case, "deadline.acknowledge")
+    except NotFound:
+        raise NotFound("deadline", str(deadline_id)) from None
+    return _acknowledge(session, now, actor, row, policy)
+
+
+class LinkRevoked(DomainError):
+    """The link's official may no longer act on this deadline. Answered like a bad link."""
+
+    def __init__(self) -> None:
+        super().__init__(code="link_revoked", message_vi="Liên kết không hợp lệ hoặc đã hết hạn.",
+                         message_en="This link is invalid or has expired.")
+
+
+def _on_ladder(session: Session, row: Deadline, case: Case) -> set[int]:
+    """The officials who hold, right now, a position this deadline's raised alerts went to. A
+    worker taken off the case, or a head replaced, drops off with their position. Read from the
+    database, not the routing cache: a deactivation must end a link at once."""
+    levels = set(session.execute(select(col(Alert.level)).where(col(Alert.deadline_id) == row.id)).scalars())
+    roster = Roster.load(session)
+    school = session.execute(select(col(Report.school_agency_id)).where(col(Report.case_id) == case.id)
+                             .order_by(col(Report.id)).limit(1)).scalar_one_or_none()
+    out: set[int] = set()
+    for level in levels:
+        found = roster.resolve(level, assignee_id=case.assignee_id, school_agency_id=school)
+        out |= {o.id for o in (found or roster.resolve("sysadmin"))}
+    return out
+
+
+def _link_official_may_act(session: Session, official_id: int, row: Deadline, case: Case) -> bool:
+    official = session.get(Official, official_id)
+    if official is None or not official.active:
+        return False
+    accounts = list(session.execute(select(col(User.active)).where(col(User.official_id) == official_id)).scalars())
+    if accounts and not any(accounts):  # every account of theirs deactivated: the person has left
+        return False
+    return official_id in _on_ladder(session, row, case)
+
+
+def link_actor(official_id: int) -> Actor:
+    return Actor(ref=f"official:{official_id}", role=None, official_id=official_id)
+
+
+def acknowledge_by_link(session: Session, now: datetime, official_id: int, deadline_id: int,
+                        policy: DeadlinePolicy) -> Deadline:
+    """The one-tap SMS link. The link proves who it was sent to; it works only while that
+    official is active (and so is their account, where they have one) and still on this
+    deadline's ladder: the token's own expiry is a week, a person's rights are not."""
+    row = _locked_deadline(session, deadline_id)
+    if not _link_official_may_act(session, official_id, row, session.get_one(Case, row.case_id)):
+        raise LinkRevoked()
+    return _acknowledge(session, now, link_actor(official_id), row, policy)
+
+
+def _acknowledge(session: Session, now: datetime, actor: Actor, row: Deadline, policy: DeadlinePolicy) -> Deadline:
     if row.status != "open":
         raise InvalidInput("deadline_id", "deadline_open", "Thời hạn này đã kết thúc.",
                            "This deadline is no longer open.")
     if row.acknowledged_at is not None:
         return row
     row.acknowledged_at, row.acknowledged_by = now, actor.ref
-    rule = (policy or default_deadlines()).rules.get(row.kind)
+    rule = policy.rules.get(row.kind)
     row.next_alert_at = None if rule is None else _next_at(
-        ladder(rule, policy or default_deadlines(), row.starts_at, row.due_at), row.stage, True)
+        ladder(rule, policy, row.starts_at, row.due_at), row.stage, True)
     session.add(row)
     session.flush()
     audit.record(session, at=now, actor=actor, action="deadline.acknowledged", case_id=row.case_id,
@@ -238,10 +306,58 @@ def acknowledge(session: Session, now: datetime, actor: Actor, deadline_id: int,
     return row
 
 
+@dataclass(frozen=True)
+class LinkFacts:
+    """What the acknowledgement page shows: the facts the SMS already carried (case code, the
+    limit, when it is due) and whether someone has it in hand. No child's data: the page is
+    reachable without logging in."""
+
+    case_code: str
+    label_vi: str
+    label_en: str
+    due_at: datetime
+    overdue: bool
+    open: bool
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None  # the official's name and title, from the staff directory
+
+
+def _who(session: Session, ref: str | None) -> str | None:
+    """An actor ref as a person reads it: `official:N` or `user:N` → name and title."""
+    if ref is None:
+        return None
+    kind, _, ident = ref.partition(":")
+    official_id: int | None = int(ident) if kind == "official" and ident.isdigit() else None
+    if kind == "user" and ident.isdigit():
+        user = session.get(User, int(ident))
+        if user is not None and user.official_id is None:
+            return user.display_name
+        official_id = user.official_id if user is not None else None
+    official = session.get(Official, official_id) if official_id is not None else None
+    return f"{official.full_name} ({official.title})" if official is not None else None
+
+
+def link_facts(session: Session, now: datetime, official_id: int, deadline_id: int,
+               policy: DeadlinePolicy) -> LinkFacts:
+    """The page behind a link, under the same conditions as `acknowledge_by_link`."""
+    row = session.get(Deadline, deadline_id)
+    if row is None:
+        raise LinkRevoked()
+    case = session.get_one(Case, row.case_id)
+    if not _link_official_may_act(session, official_id, row, case):
+        raise LinkRevoked()
+    rule = policy.rules.get(row.kind)
+    return LinkFacts(case_code=case.code, label_vi=rule.label_vi if rule else row.kind,
+                     label_en=rule.label_en if rule else row.kind, due_at=row.due_at,
+                     overdue=row.status == "open" and now >= row.due_at, open=row.status == "open",
+                     acknowledged_at=row.acknowledged_at,
+                     acknowledged_by=_who(session, row.acknowledged_by))
+
+
 def overdue_case_ids(now: datetime) -> Any:
     """A subquery of cases with an open deadline past its limit (for the worklist filter)."""
     return select(col(Deadline.case_id)).where(col(Deadline.status) == "open", col(Deadline.due_at) < now)
 
 
-__all__ = ["acknowledge", "apply_events", "for_new_case", "insert_rows", "due_deadline_ids", "ladder", "next_alert_at",
+__all__ = ["acknowledge", "acknowledge_by_link", "link_facts", "LinkFacts", "LinkRevoked", "apply_events", "for_new_case", "insert_rows", "due_deadline_ids", "ladder", "next_alert_at",
            "overdue_case_ids", "raise_due_alerts"]

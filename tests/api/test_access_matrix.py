@@ -26,7 +26,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from api.schemas import CaseSummary
-from models import Agency, Case, Database, Note, Referral
+from models import Agency, Case, Database, Deadline, Note, Referral
 from models.enums import Role
 from states import referrals, workflow
 from states.clock import FrozenClock
@@ -97,6 +97,13 @@ def assert_no_reporter_identity(r: httpx.Response, role: Role | None, kind: str 
 LEADERS = (Role.HEAD, Role.CHAIR)
 
 
+def hidden(role: Role | None, kind: str) -> bool:
+    """A role that reads cases, on a case it has no view of: answered as a missing case (404),
+    so that guessing codes tells nobody which cases exist."""
+    return ((role == Role.CASE_WORKER and kind in (OTHER, REFERRED))
+            or (role == Role.AGENCY_OFFICIAL and kind != REFERRED))
+
+
 def detail_expected(role: Role | None, kind: str) -> tuple[int, str | None]:
     """(status, view) of GET /cases/{code}."""
     if role is PUBLIC:
@@ -106,19 +113,21 @@ def detail_expected(role: Role | None, kind: str) -> tuple[int, str | None]:
     if role == Role.CHAIR:
         return 200, "content"
     if role == Role.CASE_WORKER:
-        return {OWN: (200, "full"), UNASSIGNED: (200, "content")}.get(kind, (403, None))
-    if role == Role.AGENCY_OFFICIAL and kind == REFERRED:
-        return 200, "agency"
+        return {OWN: (200, "full"), UNASSIGNED: (200, "content")}.get(kind, (404, None))
+    if role == Role.AGENCY_OFFICIAL:
+        return (200, "agency") if kind == REFERRED else (404, None)
     return 403, None
 
 
 def worker_write(role: Role | None, kind: str, ok: int) -> int:
-    """Head and chair on every case, the case worker on their own and unassigned ones."""
+    """Head and chair on every case, the case worker on their own and unassigned ones; the
+    worker on a case they cannot see gets the missing case's 404; other roles 403 before any
+    lookup."""
     if role is PUBLIC:
         return 401
     if role in LEADERS or (role == Role.CASE_WORKER and kind in (OWN, UNASSIGNED)):
         return ok
-    return 403
+    return 404 if role == Role.CASE_WORKER and hidden(role, kind) else 403
 
 
 def assign_expected(role: Role | None, kind: str) -> int:
@@ -126,8 +135,8 @@ def assign_expected(role: Role | None, kind: str) -> int:
 
 
 def note_expected(role: Role | None, kind: str) -> int:
-    if role == Role.AGENCY_OFFICIAL and kind == REFERRED:
-        return 201
+    if role == Role.AGENCY_OFFICIAL:
+        return 201 if kind == REFERRED else 404
     return worker_write(role, kind, 201)
 
 
@@ -243,6 +252,53 @@ def test_change_cases(client: TestClient, commune: Commune, db: Database, kinds:
         assert cases[code].state == ("assessed" if assessed else "received"), ("assess", kind)
         assigned = assign_expected(role, kind) == 200
         assert (cases[code].assignee_id == commune.officials[Role.CHAIR]) is assigned, ("assign", kind)
+
+
+# --- acknowledging a case's deadline (stops its alerts climbing to the head, chair, province) --
+
+
+def deadline_ids(db: Database, kinds: Kinds) -> dict[str, int]:
+    with db.read() as s:
+        rows = s.execute(select(col(Case.code), col(Deadline.id)).join(Deadline, col(Deadline.case_id) == col(Case.id))
+                         .where(col(Deadline.kind) == "initial_assessment")).all()
+    by_code = dict(rows)
+    return {kind: by_code[code] for kind, code in kinds.codes.items()}
+
+
+@pytest.mark.parametrize("role", EVERYONE, ids=IDS)
+def test_acknowledge_a_deadline(client: TestClient, commune: Commune, db: Database, kinds: Kinds,
+                                role: Role | None) -> None:
+    """The right to change the case, nothing less: an agency official (with or without a
+    referral) or a worker on another worker's case could otherwise silence a case's alerts
+    by trying sequential ids. A deadline of a case the caller cannot see answers exactly as
+    an id that does not exist."""
+    ids = deadline_ids(db, kinds)
+    missing = max(ids.values()) + 1000
+    absent = client.post(f"/deadlines/{missing}/acknowledge", headers=headers(commune, role))
+    for kind in KINDS:
+        r = client.post(f"/deadlines/{ids[kind]}/acknowledge", headers=headers(commune, role))
+        expected = worker_write(role, kind, 200)
+        if role == Role.AGENCY_OFFICIAL:
+            expected = 403  # no agency official is on any deadline's ladder: refused before lookup
+        assert r.status_code == expected, ("ack", kind, r.text)
+        if expected == 404:
+            assert r.json() == {**absent.json(), "message": absent.json()["message"].replace(
+                str(missing), str(ids[kind])), "message_en": absent.json()["message_en"].replace(
+                str(missing), str(ids[kind]))}, kind
+        if expected != 404:
+            assert absent.status_code == (404 if expected == 200 else expected), absent.text
+        assert_no_reporter_identity(r, role, kind)
+    with db.read() as s:
+        acked = {row.id: row for row in s.execute(select(Deadline)).scalars()}
+    for kind in KINDS:
+        row = acked[ids[kind]]
+        if worker_write(role, kind, 200) == 200 and role != Role.AGENCY_OFFICIAL:
+            # Reminders and the climb stopped; only the overdue alert is still to come.
+            assert role is not None and row.acknowledged_by == commune.actors[role].ref, kind
+            assert row.next_alert_at == row.due_at, kind
+        else:
+            assert row.acknowledged_at is None and row.next_alert_at is not None, kind
+            assert row.next_alert_at < row.due_at, kind  # the first reminder is still due
 
 
 # --- everything that spans all cases: the worklist, its CSV, the audit trail, statistics ----

@@ -26,8 +26,8 @@ from states.policy import CommunePolicy
 from tests.conftest import T0, Commune, hotline_report, staff_report
 
 W = Role.CASE_WORKER
-ALLOWED = [Role.CASE_WORKER, Role.HEAD, Role.CHAIR, Role.AGENCY_OFFICIAL]
-FORBIDDEN = [Role.INTAKE_OPERATOR, Role.AUDITOR, Role.ADMIN, Role.HOTLINE]
+ALLOWED = [Role.CASE_WORKER, Role.HEAD, Role.CHAIR]
+FORBIDDEN = [Role.INTAKE_OPERATOR, Role.AUDITOR, Role.ADMIN, Role.HOTLINE, Role.AGENCY_OFFICIAL]
 
 
 class Api:
@@ -228,6 +228,73 @@ def test_an_expired_link_shows_a_404_page_and_changes_nothing(api: Api, overdue:
     for method in ("GET", "POST"):
         assert api.client.request(method, f"/a/{token}").status_code == 404
     assert api.deadline(code)["acknowledged_at"] is None and api.ack_events() == []
+
+
+def _user_id(api: Api, role: Role) -> int:
+    return int(api.commune.actors[role].ref.removeprefix("user:"))
+
+
+def test_a_link_ends_the_moment_its_officials_account_is_deactivated(api: Api, overdue: tuple[str, int]) -> None:
+    code, _ = overdue
+    [(_, token)] = api.links()
+    assert api.client.get(f"/a/{token}").status_code == 200
+    r = api.client.post(f"/users/{_user_id(api, W)}/deactivate", headers=api.commune.headers(Role.ADMIN))
+    assert r.status_code == 200, r.text
+    for method in ("GET", "POST"):
+        r = api.client.request(method, f"/a/{token}")
+        assert r.status_code == 404 and "không hợp lệ" in r.text, method
+        assert "Trẻ" not in r.text and code not in r.text  # the refusal says nothing of the case
+    d = api.deadline(code)
+    assert d["acknowledged_at"] is None and d["next_alert_at"] is not None and api.ack_events() == []
+
+
+def test_a_link_ends_when_its_official_is_no_longer_on_the_deadlines_ladder(api: Api, overdue: tuple[str, int]) -> None:
+    """The worker alerted is taken off the case: their link no longer stops the climb."""
+    code, _ = overdue
+    [(_, token)] = api.links()
+    r = api.client.post(f"/cases/{code}/assign", headers=api.commune.headers(Role.HEAD),
+                        json={"expected_version": api.case(code)["version"],
+                              "official_id": api.commune.officials[Role.HEAD]})
+    assert r.status_code == 200, r.text
+    assert api.client.post(f"/a/{token}").status_code == 404
+    assert api.deadline(code)["acknowledged_at"] is None and api.ack_events() == []
+
+
+def test_the_page_says_what_a_due_link_acknowledges(api: Api) -> None:
+    code = api.report()  # received 08:00, initial assessment due 20:00
+    api.clock.advance(timedelta(hours=9))  # 18:00: the reminder, before the limit
+    assert api.sweep() == 1
+    [(_, token)] = api.links()
+    page = api.client.get(f"/a/{token}")
+    assert page.status_code == 200
+    for fact in (code, "Đánh giá ban đầu", "20:00 02/03/2026", "Còn hạn", "Xác nhận đã nhận cảnh báo"):
+        assert fact in page.text, fact
+    assert "Quá hạn" not in page.text and "Trẻ Giả" not in page.text and "Đã nhận /" not in page.text
+
+
+def test_the_page_says_what_an_overdue_link_acknowledges_and_confirms_the_tap(
+        api: Api, overdue: tuple[str, int]) -> None:
+    code, _ = overdue
+    [(_, token)] = api.links()
+    page = api.client.get(f"/a/{token}")
+    for fact in (code, "Đánh giá ban đầu", "20:00 02/03/2026", "Quá hạn", "overdue"):
+        assert fact in page.text, fact
+    done = api.client.post(f"/a/{token}")
+    worker = "Cán bộ Thử"
+    for fact in ("Đã xác nhận. Cảm ơn!", "Acknowledged. Thank you!", code, worker, "20:30 02/03/2026"):
+        assert fact in done.text, fact
+
+
+def test_the_page_of_an_already_acknowledged_deadline_says_by_whom(api: Api, overdue: tuple[str, int]) -> None:
+    code, deadline_id = overdue
+    [(_, token)] = api.links()
+    api.clock.advance(timedelta(minutes=5))
+    assert api.ack(Role.HEAD, deadline_id).status_code == 200
+    page = api.client.get(f"/a/{token}")
+    assert page.status_code == 200
+    for fact in ("đã được xác nhận", code, "Cán bộ Thử", "20:35 02/03/2026"):
+        assert fact in page.text, fact
+    assert "<form" not in page.text  # nothing left to tap
 
 
 # --- the overdue worklist -------------------------------------------------------------------

@@ -159,7 +159,7 @@ def test_assigned_worker_reads_full_and_loses_it_when_reassigned(client: TestCli
     post(client, f"/cases/{rich}/assign", commune.headers(Role.HEAD),
          {"expected_version": version, "official_id": commune.officials[Role.HEAD]})
     r = read(client, worker, rich)
-    assert r.status_code == 403 and r.json()["code"] == "forbidden"
+    assert r.status_code == 404 and r.json()["code"] == "not_found"  # as if no such case
     for secret in (*REPORTER_SECRETS, M["narrative"], M["child"]):
         assert secret not in r.text
 
@@ -244,7 +244,7 @@ def test_a_school_sees_the_child_and_the_dates_but_no_report_text(client: TestCl
         _, key = create_user(s, clock, SYSTEM, UserIn(username="u-thcs", display_name="Giáo viên thử",
                                                       role=Role.AGENCY_OFFICIAL, official_id=official.id))
     school = {"Authorization": f"Bearer {key}"}
-    assert read(client, school, rich).status_code == 403
+    assert read(client, school, rich).status_code == 404
     post(client, f"/cases/{rich}/referrals", commune.headers(Role.HEAD), {"agency_code": "THCS"}, 201)
     r = read(client, school, rich)
     assert r.status_code == 200 and r.json()["view"] == "agency"
@@ -350,7 +350,7 @@ def test_refused_reads_and_state_only_paths_write_no_access_event(client: TestCl
                                                                  db: Database) -> None:
     code = open_case(client, commune)
     for role in (Role.AGENCY_OFFICIAL, Role.AUDITOR, Role.ADMIN, Role.INTAKE_OPERATOR, Role.HOTLINE):
-        assert read(client, commune.headers(role), code).status_code == 403
+        assert read(client, commune.headers(role), code).status_code == (404 if role == Role.AGENCY_OFFICIAL else 403)
     assert read(client, {}, code).status_code == 401
     # An unknown trigger answers with the triggers allowed now: the state, no private field.
     r = client.post(f"/cases/{code}/transitions/teleport", headers=commune.headers(Role.HEAD),
@@ -434,9 +434,9 @@ def test_withdrawing_a_referral_ends_the_agencys_access_at_once(client: TestClie
                      commune.headers(Role.HEAD), {})
     assert withdrawn["withdrawn_at"] is not None
     r = read(client, police, code)
-    assert r.status_code == 403 and "Hàng xóm" not in r.text
+    assert r.status_code == 404 and "Hàng xóm" not in r.text
     assert client.get("/cases", headers=police).json()["items"] == []
-    assert client.post(f"/cases/{code}/notes", headers=police, json={"text": "x"}).status_code == 403
+    assert client.post(f"/cases/{code}/notes", headers=police, json={"text": "x"}).status_code == 404
     # The referral stays on record, withdrawn; withdrawing again is refused.
     again = client.post(f"/cases/{code}/referrals/{referral['id']}/withdraw", headers=head)
     assert again.status_code == 422 and again.json()["rule"] == "not_already_withdrawn"
@@ -461,11 +461,11 @@ def test_referring_twice_to_one_agency_or_to_an_unknown_one_is_422(client: TestC
 def test_starting_a_service_refers_the_case_to_the_agency(client: TestClient, commune: Commune,
                                                          health: Health, db: Database) -> None:
     code = open_case(client, commune)
-    assert read(client, health.headers, code).status_code == 403
+    assert read(client, health.headers, code).status_code == 404
     v = fire(client, commune, Role.CASE_WORKER, code, "assess", 1, risk_level="high", emergency=False)
     v = fire(client, commune, Role.CASE_WORKER, code, "submit_plan", v, goals="An toàn", measures="Tư vấn")
     v = fire(client, commune, Role.CHAIR, code, "approve_plan", v)
-    assert read(client, health.headers, code).status_code == 403
+    assert read(client, health.headers, code).status_code == 404
     fire(client, commune, Role.CASE_WORKER, code, "start_service", v, kind="medical", agency_code="TYT",
          started_on="2026-03-02")
     r = read(client, health.headers, code)
@@ -474,7 +474,7 @@ def test_starting_a_service_refers_the_case_to_the_agency(client: TestClient, co
     referrals = read(client, commune.headers(Role.HEAD), code).json()["referrals"]
     assert [(x["agency_code"], x["withdrawn_at"]) for x in referrals] == [("TYT", None)]
     # The police, not referred, still see nothing.
-    assert read(client, commune.headers(Role.AGENCY_OFFICIAL), code).status_code == 403
+    assert read(client, commune.headers(Role.AGENCY_OFFICIAL), code).status_code == 404
     # The health station's contact is told, by SMS, with the code and nothing about the child.
     assert referral_sms(db, code) == [("+84900004321", True)]
 

@@ -336,9 +336,9 @@ def test_acknowledging_stops_the_climb(world: World) -> None:
     world.sweep(at(2, 20, 5))
     d = world.deadline(code, "initial_assessment")
     with world.db.write() as s:
-        deadlines.acknowledge(s, world.clock.now(), world.commune.actors[W], d.id or 0)
+        deadlines.acknowledge(s, world.clock.now(), world.commune.actors[W], d.id or 0, world.policy.deadlines)
     with world.db.write() as s:  # twice: nothing new
-        deadlines.acknowledge(s, world.clock.now(), world.commune.actors[W], d.id or 0)
+        deadlines.acknowledge(s, world.clock.now(), world.commune.actors[W], d.id or 0, world.policy.deadlines)
     assert world.sweep(at(3, 12)).alerts == 0
     assert world.alerts(code) == [(2, "overdue", "worker")]
     d = world.deadline(code, "initial_assessment")
