@@ -11,6 +11,7 @@ def dispatch_notifications() -> dict[str, int]:
     try:
         report = jobs.dispatcher.run()
     finally:
+        jobs.dispatcher.close()  # each flow run is a dispatcher of its own: end it, free its lock
         jobs.db.dispose()
     get_run_logger().info("sent %d, retried %d, failed %d, dead %d", report.sent, report.retried,
                           report.failed, report.dead)

@@ -8,11 +8,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session
+from sqlalchemy import select
+from sqlmodel import Session, col
 
-from models import Database
-from notifications.dispatch import DispatchReport, RetryPolicy, dispatch_once
+from models import Alert, Case, Database, Deadline, Official, Report
+from notifications.dispatch import DispatchReport, HandedOver, RetryPolicy, Undelivered, dispatch_once
+from notifications.liveness import Identity
+from notifications.outbox import enqueue_sms
 from notifications.providers import SmsProvider, WebhookSender
+from notifications.routing import POSITIONS, resolve
+from notifications.templates import local_time
+from notifications.tokens import sign
 from states import audit, deadlines, retention
 from models.enums import Role
 from states.actors import Actor
@@ -93,25 +99,78 @@ class Dispatcher:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     status_callback: str | None = None
     batch: int = 50
+    _identity: Identity | None = field(default=None, init=False, repr=False)
 
     def run(self, max_rounds: int = 100, max_seconds: float = 30.0) -> DispatchReport:
         """Send until the outbox is empty, or for at most `max_seconds` (the rest next run)."""
         total = DispatchReport()
         started = time.monotonic()
+        if self._identity is None or self._identity.lost:  # a lost identity's claims are taken over
+            self._identity = Identity.register(self.db, self.clock.now())
         for _ in range(max_rounds):
             if time.monotonic() - started > max_seconds:
                 break
             report = dispatch_once(self.db, self.clock.now, self.sms, self.policy.notify, self.webhook,
-                                   self.retry, self.batch, self.status_callback, _audit_hook)
-            for name in ("claimed", "sent", "retried", "failed", "dead", "expired"):
+                                   self.retry, self.batch, self.status_callback, _audit_hook,
+                                   owner=self._identity, hand_over=self._hand_over)
+            for name in DispatchReport.COUNTS:
                 setattr(total, name, getattr(total, name) + getattr(report, name))
             total.errors += report.errors
-            if report.claimed < self.batch:
+            total.stopped = report.stopped
+            if report.claimed < self.batch or report.stopped:
                 break
         if total.claimed:
-            log.info("dispatch: %d sent, %d retried, %d failed, %d dead, %d expired",
-                     total.sent, total.retried, total.failed, total.dead, total.expired)
+            log.info("dispatch: %d sent, %d retried, %d failed, %d dead, %d expired, %d handed up the ladder",
+                     total.sent, total.retried, total.failed, total.dead, total.expired, total.handed_over)
+        else:
+            log.debug("dispatch: nothing to send")
         return total
+
+    def close(self) -> None:
+        """End this dispatcher's identity (its row, its lock). Dying without closing is safe:
+        the next claim finds the lock free and takes its claims over."""
+        if self._identity is not None:
+            self._identity.close(self.clock.now())
+            self._identity = None
+
+    def _hand_over(self, session: Session, now: datetime, failed: Undelivered) -> HandedOver | None:
+        return hand_over_alert(session, self.policy, now, failed)
+
+
+def hand_over_alert(session: Session, policy: CommunePolicy, now: datetime,
+                    failed: Undelivered) -> HandedOver | None:
+    """The same alert, to the next level of the ladder above the official it could not reach
+    (the worker's overdue alert to the head, the head's to the chair...), as the sweep would
+    have raised it there. Nothing when the deadline is no longer open or someone has it in
+    hand (acknowledged), or when nobody holds a position above."""
+    alert = session.get(Alert, failed.alert_id)
+    deadline = session.get(Deadline, alert.deadline_id) if alert is not None else None
+    rule = policy.deadlines.rules.get(deadline.kind) if deadline is not None else None
+    if alert is None or deadline is None or rule is None or deadline.status != "open" \
+            or deadline.acknowledged_at is not None:
+        return None
+    levels, official = policy.deadlines.ladder, session.get(Official, failed.official_id)
+    position = official.position if official is not None else None
+    reached = [i for i, level in enumerate(levels)
+               if level == alert.level or position in POSITIONS.get(level, ())]
+    case = session.get_one(Case, deadline.case_id)
+    school = session.execute(select(col(Report.school_agency_id)).where(col(Report.case_id) == case.id)
+                             .order_by(col(Report.id)).limit(1)).scalar_one_or_none()
+    for level in levels[max(reached, default=len(levels)) + 1:]:
+        people = [o for o in resolve(session, level, assignee_id=case.assignee_id, school_agency_id=school)
+                  if o.id != failed.official_id]
+        if people:
+            break
+    else:
+        return None
+    notify = policy.notify
+    for o in people:
+        token = sign(notify.link_secret, deadline.id or 0, o.id, now + notify.ack_link_ttl)
+        enqueue_sms(session, notify, dedupe_key=f"handover:{failed.message_id}:{o.id}", official=o,
+                    template=alert.kind, now=now, case_id=case.id, alert_id=alert.id, urgent=True,
+                    code=case.code, what=rule.label_vi if o.language == "vi" else rule.label_en,
+                    due=local_time(deadline.due_at), link=f"{notify.public_url}/a/{token}")
+    return HandedOver(level, [o.id for o in people])
 
 
 def next_wake(db: Database) -> datetime | None:

@@ -98,7 +98,7 @@ def notify(session: Session, config: NotifyConfig, event: CaseEvent) -> int:
                 written += enqueue_sms(
                     session, config, dedupe_key=f"event:{event.seq}:{route.template}:{official.id}",
                     official=official, template=route.template, now=event.at, case_id=event.case_id,
-                    code=event.case_code, due=due)
+                    urgent=route.urgent, code=event.case_code, due=due)
     if event.hotline_ref and config.hotline_status_url and event.state_changed:
         written += enqueue_webhook(
             session, dedupe_key=f"hotline:{event.seq}", url=config.hotline_status_url, now=event.at,

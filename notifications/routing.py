@@ -28,6 +28,9 @@ class Route:
     to: tuple[str, ...]
     template: str
     when_abuse_forms: tuple[str, ...] = ()
+    # Retried within seconds (notifications/dispatch.py): an emergency cannot wait for a
+    # half-hour backoff.
+    urgent: bool = False
 
     def matches(self, event: str, abuse_forms: list[str]) -> bool:
         if event not in self.on:
@@ -44,7 +47,8 @@ def load_routes(path: Path | None = None) -> tuple[Route, ...]:
                     and not target.startswith("agency:")):
                 raise ValueError(f"routing: unknown recipient '{target}'")
         routes.append(Route(on=tuple(r["on"]), to=tuple(r["to"]), template=r["template"],
-                            when_abuse_forms=tuple(r.get("when_abuse_forms", []))))
+                            when_abuse_forms=tuple(r.get("when_abuse_forms", [])),
+                            urgent=bool(r.get("urgent", False))))
     return tuple(routes)
 
 
