@@ -11,6 +11,9 @@ from sqlalchemy import func, select
 
 from models import AuditEvent, Case, Child, Database, IdempotencyRecord, Report, Reporter
 from models.enums import Role
+from states.accounts import UserIn, create_user
+from states.actors import SYSTEM
+from states.clock import FrozenClock
 from tests.conftest import T0, Commune, hotline_report, staff_report
 
 ROWS = (Case, Report, AuditEvent, Child, Reporter, IdempotencyRecord)
@@ -341,6 +344,27 @@ def test_repeated_hotline_ref_replays_the_first_answer_and_writes_nothing(
     assert_error(conflict, 409, "hotline_ref", "same_key_same_request")
     assert conflict.json()["code"] == "idempotency_conflict"
     assert counts(db) == after_first
+
+
+def test_two_hotline_accounts_have_their_own_references(client: TestClient, commune: Commune,
+                                                        db: Database, clock: FrozenClock) -> None:
+    """A second 111 account posting the first's reference must not be answered with the first's
+    case code and tracking code: references are each account's own."""
+    with db.write() as s:
+        _, key = create_user(s, clock, SYSTEM, UserIn(username="u-hotline-2", display_name="Tổng đài thử 2",
+                                                      role=Role.HOTLINE))
+    first_account, second_account = commune.headers(Role.HOTLINE), {"Authorization": f"Bearer {key}"}
+    first = post(client, hotline_report("111-SHARED-1"), first_account)
+    other_child = {"full_name": "Trẻ Khác Thử", "birth_date": "2014-01-02", "sex": "female"}
+    second = post(client, hotline_report("111-SHARED-1", child=other_child), second_account)
+    assert (first.status_code, second.status_code) == (201, 201), second.text
+    assert second.json()["case_code"] != first.json()["case_code"]
+    assert second.json()["tracking_code"] != first.json()["tracking_code"]
+    for headers, answer in ((first_account, first), (second_account, second)):
+        r = client.get("/hotline/reports/111-SHARED-1", headers=headers)
+        assert r.status_code == 200 and r.json()["case_code"] == answer.json()["case_code"]
+    again = post(client, hotline_report("111-SHARED-1", child=other_child), second_account)
+    assert again.status_code == 200 and again.json() == second.json()  # still a replay of its own
 
 
 @pytest.mark.parametrize("make", [staff_report, online_report], ids=["staff", "online"])
