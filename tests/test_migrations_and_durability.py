@@ -22,7 +22,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from pydantic import TypeAdapter
-from sqlalchemy import inspect, select, text
+from sqlalchemy import func, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
@@ -34,7 +34,7 @@ from states.clock import FrozenClock
 from states.policy import CommunePolicy
 from states.report_data import AnyReport
 from tests import dbs
-from tests.conftest import Commune, staff_report
+from tests.conftest import Commune, hotline_report, staff_report
 
 ROOT = Path(__file__).resolve().parent.parent
 VERSIONS = ROOT / "migrations" / "versions"
@@ -100,6 +100,31 @@ def test_downgrade_to_base_and_upgrade_again(empty_db: Database) -> None:
     assert set(inspect(empty_db.writer).get_table_names()) <= {"alembic_version"}
     upgrade(empty_db.writer)
     assert _drift(empty_db) == []
+
+
+def test_111_replay_keys_from_before_per_account_references_still_replay(
+        db: Database, commune: Commune, clock: FrozenClock, policy: CommunePolicy) -> None:
+    """Keys were '111:<ref>'; the migration that scoped references by account rewrites them to
+    '111:<account>:<ref>', so a transfer resent after the upgrade still replays its first answer."""
+    hotline = commune.actors[Role.HOTLINE]
+    report = REPORT.validate_python(hotline_report("111-MIG-1"))
+    with db.write() as s:
+        first = intake.submit_report(s, clock, hotline, policy, report).response
+    with db.writer.begin() as conn:
+        conn.execute(text("UPDATE idempotency_record SET key = '111:111-MIG-1'"))
+    cfg = alembic_config(db.url)
+    with db.writer.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "a7c1e0f10003")
+        command.upgrade(cfg, "head")
+    with db.read() as s:
+        keys = list(s.execute(text("SELECT key FROM idempotency_record")).scalars())
+    assert keys == [f"111:{hotline.ref}:111-MIG-1"]
+    with db.write() as s:
+        again = intake.submit_report(s, clock, hotline, policy, report)
+    assert again.response == first and again.replayed
+    with db.read() as s:
+        assert s.execute(select(func.count()).select_from(Case)).scalar_one() == 1
 
 
 ALLOWED_IMPORTS = {"sqlalchemy", "alembic"} | set(sys.stdlib_module_names)
