@@ -1,6 +1,7 @@
 """The FastAPI app factory. The composition root (`kipthoi`) builds the runtime and hands it in,
 so a test builds an app around its own database and clock without environment variables."""
 
+import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -63,7 +64,10 @@ def create_app(runtime: Runtime, *, max_body_bytes: int = 256 * 1024,
     # Outside the body limit: a client over its rate is refused before its body is read.
     app.state.limiter = None
     if runtime.rate_limits is not None:
-        app.state.limiter = Limiter(runtime.rate_limits, runtime.clock)
+        # Buckets in the database, shared by the workers; keys are HMACs under a key every
+        # worker derives alike from the login throttle's (itself from the secret).
+        app.state.limiter = Limiter(runtime.rate_limits, runtime.clock, runtime.db,
+                                    hmac.new(runtime.auth.throttle_key, b"rate-buckets", "sha256").digest())
         app.add_middleware(RateLimit, limiter=app.state.limiter)
     app.add_exception_handler(RateLimited, rate_limited)
     # Closed unless origins are configured; then only those, and never with credentials

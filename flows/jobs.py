@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from models import Alert, Case, Database, Deadline, Official, Report
+from notifications.digest import run_digests
 from notifications.dispatch import DispatchReport, HandedOver, RetryPolicy, Undelivered, dispatch_once
 from notifications.liveness import Identity
 from notifications.outbox import enqueue_sms
@@ -104,6 +105,7 @@ class Dispatcher:
     def run(self, max_rounds: int = 100, max_seconds: float = 30.0) -> DispatchReport:
         """Send until the outbox is empty, or for at most `max_seconds` (the rest next run)."""
         total = DispatchReport()
+        run_digests(self.db, self.clock.now(), self.policy.notify)  # held SMS: one per official per interval
         started = time.monotonic()
         if self._identity is None or self._identity.lost:  # a lost identity's claims are taken over
             self._identity = Identity.register(self.db, self.clock.now())

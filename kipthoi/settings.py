@@ -127,6 +127,11 @@ class SmsSettings(BaseModel):
     unaccented: bool = False
     validity_minutes: int = Field(240, ge=1, le=600)
     max_attempts: int = Field(6, ge=1, le=20)
+    # Non-urgent SMS one official may get in an hour; past it they wait for the digest, which
+    # also tells of every anonymous online report: one per official per `digest_minutes`.
+    # Emergencies and overdue alerts are never held (notifications/digest.py).
+    per_official_per_hour: int = Field(10, ge=1, le=1000)
+    digest_minutes: int = Field(30, ge=1, le=24 * 60)
 
 
 class NotifySettings(BaseModel):
@@ -162,14 +167,14 @@ class ApiSettings(BaseModel):
     access_log: bool | None = None
     # Worker processes of `kipthoi serve`; 0: one per CPU core, at most 4. Python runs one
     # request's code at a time per process, so a second core needs a second process. Each
-    # process keeps its own rate-limit counters and API-key cache (see README).
+    # process keeps its own API-key cache; rate limits are shared, in the database (see README).
     workers: int = Field(0, ge=0, le=32)
     max_body_bytes: int = 256 * 1024
     # Browser origins allowed by CORS, comma-separated (e.g. "https://kipthoi.example.vn");
     # empty: no CORS at all. Credentials (cookies) are never allowed.
     cors_origins: str = ""
-    # Token buckets per client address (and per username for logins), counted in each worker
-    # process (api/ratelimit.py): a steady rate per minute and a burst.
+    # Token buckets per client address (and per username for logins), shared by every worker
+    # process (rows of `rate_bucket`, api/ratelimit.py): a steady rate per minute and a burst.
     rate_public_intake_per_minute: float = Field(10, gt=0)
     rate_public_intake_burst: int = Field(20, ge=1)
     rate_public_status_per_minute: float = Field(60, gt=0)
@@ -291,6 +296,8 @@ class Settings(BaseSettings):
             ack_link_ttl=timedelta(days=self.notify.ack_link_days),
             unaccented=self.sms.unaccented,
             sms_validity=timedelta(minutes=self.sms.validity_minutes),
+            sms_per_official_per_hour=self.sms.per_official_per_hour,
+            digest_interval=timedelta(minutes=self.sms.digest_minutes),
             hotline_status_url=self.notify.hotline_status_url,
             routes=load_routes(self.notify.routing_file),
         )

@@ -4,10 +4,10 @@ One row per recipient per cause, unique by `dedupe_key`: inserting a row that ex
 a no-op (`ON CONFLICT DO NOTHING`), so a sweep or a route that runs twice sends nothing twice."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
@@ -41,17 +41,49 @@ def _insert(session: Session, values: dict[str, Any]) -> bool:
     return bool(_INSERTS[connection(session).dialect.name].run(session, values).rowcount)
 
 
+# The template of the one message held messages become (notifications/digest.py).
+DIGEST = "digest"
+# Why a held row waits (its `payload`): an anonymous online report, or the official's ceiling.
+HELD_ONLINE, HELD_CEILING = "online", "ceiling"
+# SMS an official was sent, or is about to be, in the last hour: held ones never rang.
+_RECENT_SMS = Statement(select(func.count()).select_from(_TABLE).where(
+    _TABLE.c.official_id == bindparam("official_id"), _TABLE.c.channel == "sms",
+    _TABLE.c.created_at > bindparam("since"), _TABLE.c.status != "held", _TABLE.c.status != "digested"))
+
+
+def _held_because(session: Session, config: NotifyConfig, official_id: int | None, template: str,
+                  now: datetime, *, urgent: bool, digest: bool) -> str | None:
+    """Anyone can file an online report, so those must not make phones ring one by one; and no
+    cause may ring one phone more than the ceiling an hour. Emergencies and overdue alerts
+    ring regardless (the law's clock is running), and so does the digest itself."""
+    if urgent or template == DIGEST:
+        return None
+    if digest:
+        return HELD_ONLINE
+    if official_id is None:
+        return None
+    recent = _RECENT_SMS.run(session, {"official_id": official_id, "since": now - timedelta(hours=1)})
+    return HELD_CEILING if recent.fetchone()[0] >= config.sms_per_official_per_hour else None
+
+
 def enqueue_sms(session: Session, config: NotifyConfig, *, dedupe_key: str, official: Contact | Official,
                 template: str, now: datetime, case_id: int | None = None, alert_id: int | None = None,
-                expires_at: datetime | None = None, urgent: bool = False, **values: object) -> bool:
+                expires_at: datetime | None = None, urgent: bool = False, digest: bool = False,
+                **values: object) -> bool:
+    """`digest`: caused by an anonymous online report, so told in the official's next digest
+    rather than now. Returns whether a row was written (False: it exists already)."""
     body = render(template, official.language, unaccented=config.unaccented, **values)
-    return _insert(session, {
+    held = _held_because(session, config, official.id, template, now, urgent=urgent, digest=digest)
+    row: dict[str, Any] = {
         "dedupe_key": dedupe_key, "channel": "sms", "recipient": official.phone,
         "official_id": official.id, "case_id": case_id, "alert_id": alert_id, "body": body,
         "kind": template, "urgent": urgent, "claimed_by": None,
         "segments": segments(body), "status": "pending", "attempts": 0, "next_attempt_at": now,
         "created_at": now, "expires_at": expires_at or now + config.sms_validity,
-    })
+    }
+    if held is not None:
+        row.update(status="held", payload={"held": held})
+    return _insert(session, row)
 
 
 def enqueue_webhook(session: Session, *, dedupe_key: str, url: str, payload: dict[str, Any],
@@ -81,6 +113,7 @@ class CaseEvent:
     state_changed: bool = False
     due_at: datetime | None = None  # the most pressing open limit, for the message
     referred_agency_id: int | None = None  # case.referred: the agency the case went to
+    digest: bool = False  # caused by an anonymous online report: officials hear in a digest
 
 
 def notify(session: Session, config: NotifyConfig, event: CaseEvent) -> int:
@@ -98,7 +131,7 @@ def notify(session: Session, config: NotifyConfig, event: CaseEvent) -> int:
                 written += enqueue_sms(
                     session, config, dedupe_key=f"event:{event.seq}:{route.template}:{official.id}",
                     official=official, template=route.template, now=event.at, case_id=event.case_id,
-                    urgent=route.urgent, code=event.case_code, due=due)
+                    urgent=route.urgent, digest=event.digest, code=event.case_code, due=due)
     if event.hotline_ref and config.hotline_status_url and event.state_changed:
         written += enqueue_webhook(
             session, dedupe_key=f"hotline:{event.seq}", url=config.hotline_status_url, now=event.at,

@@ -51,11 +51,27 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "vi": "[kipthoi] Tin nhắn số {message} không gửi được sau {attempts} lần thử.",
         "en": "[kipthoi] Message #{message} could not be sent after {attempts} attempts.",
     },
+    # What was held for an official (notifications/digest.py), in one message: counts only.
+    "digest": {
+        "vi": "[kipthoi] {what}. Đăng nhập kipthoi để xem.",
+        "en": "[kipthoi] {what}. Log in to kipthoi to read them.",
+    },
+}
+# The parts of a digest's `{what}`, joined by "; ".
+DIGEST_PARTS: dict[str, dict[str, str]] = {
+    "reports": {"vi": "{n} báo cáo trực tuyến mới", "en": "{n} new online reports"},
+    "others": {"vi": "{n} tin nhắn khác chưa gửi", "en": "{n} other messages not sent"},
 }
 
 
 def local_time(at: datetime) -> str:
     return at.astimezone(DISPLAY_TZ).strftime("%H:%M %d/%m")
+
+
+def digest_summary(language: str, **counts: int) -> str:
+    """`digest_summary("vi", reports=3, others=2)`: the non-zero counts, in that order."""
+    return "; ".join(DIGEST_PARTS[name].get(language, DIGEST_PARTS[name]["vi"]).format(n=n)
+                     for name, n in counts.items() if n)
 
 
 def render(template: str, language: str, *, unaccented: bool = False, **values: object) -> str:

@@ -12,7 +12,7 @@ from states.policy import CommunePolicy
 
 def publish(session: Session, policy: CommunePolicy, case: Case, name: str, seq: int, now: datetime,
             *, state_changed: bool = False, due_kind: str | None = None,
-            referred_agency_id: int | None = None) -> int:
+            referred_agency_id: int | None = None, digest: bool = False) -> int:
     forms = tuple(session.execute(
         select(col(CaseAbuseForm.form)).where(col(CaseAbuseForm.case_id) == case.id)).scalars())
     first = session.execute(
@@ -27,5 +27,5 @@ def publish(session: Session, policy: CommunePolicy, case: Case, name: str, seq:
         name=name, seq=seq, at=now, case_id=case.id or 0, case_code=case.code, state=case.state,
         abuse_forms=forms, assignee_id=case.assignee_id,
         school_agency_id=first[1] if first else None, hotline_ref=first[0] if first else None,
-        state_changed=state_changed, due_at=due_at, referred_agency_id=referred_agency_id)
+        state_changed=state_changed, due_at=due_at, referred_agency_id=referred_agency_id, digest=digest)
     return notify(session, policy.notify, event)

@@ -239,7 +239,7 @@ def _open_new_case(session: Session, p: Prepared, previous: CaseRef | None) -> d
         name="case.opened", seq=event.seq, at=p.now, case_id=case_id, case_code=code,
         state=CaseState.RECEIVED, abuse_forms=tuple(sorted(set(forms))), assignee_id=None,
         school_agency_id=p.school_id, hotline_ref=p.report_row["hotline_ref"], state_changed=True,
-        due_at=due))
+        due_at=due, digest=_anonymous(p)))
     return _response(p.report, code, CaseState.RECEIVED, report_id, p, linked=False)
 
 
@@ -259,8 +259,16 @@ def _link(session: Session, p: Prepared, case: Case) -> dict[str, Any]:
     event = audit.record(session, at=p.now, actor=p.actor, action="report.linked", case_id=case.id,
                          after={"report_id": report_id, **p.summary, "case": case.code,
                                 "rule": "same_child_open_case"})
-    events.publish(session, p.policy, case, "report.linked", event.seq, p.now)
+    events.publish(session, p.policy, case, "report.linked", event.seq, p.now, digest=_anonymous(p))
     return _response(p.report, case.code, case.state, report_id, p, linked=True)
+
+
+def _anonymous(p: Prepared) -> bool:
+    """Whether officials hear of this report in a digest instead of one SMS each: a report
+    through the public channel, which anyone can send as often as the rate limit lets them.
+    Its reporter's name and phone, if given, are the sender's say-so and change nothing (a
+    flood would carry them too); the law's clock runs from receipt either way."""
+    return p.actor.is_public
 
 
 def _school(session: Session, report: HotlineReport | StaffReport | CitizenReport) -> int | None:

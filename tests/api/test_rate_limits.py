@@ -1,7 +1,9 @@
 """Abuse resistance: token buckets per client address on what anyone may call (public intake,
-public tracking, login) and per username on login; CORS closed unless configured; an
-unexpected failure reaches the client as the one error shape, never a trace or SQL."""
+public tracking, login) and per username on login, shared by the worker processes; CORS closed
+unless configured; an unexpected failure reaches the client as the one error shape, never a
+trace or SQL."""
 
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -14,7 +16,7 @@ from sqlalchemy import text
 
 from api.app import create_app
 from api.deps import Runtime
-from api.ratelimit import RateLimits, Rule
+from api.ratelimit import Limiter, RateLimited, RateLimits, Rule
 from models import Database, open_database
 from models.enums import Role
 from states.auth import AuthConfig
@@ -72,6 +74,69 @@ def test_public_intake_is_limited_per_address_and_refills_with_time(
     clock.advance(timedelta(seconds=1))
     assert client.post("/reports", json=online_report()).status_code == 201
     assert_rate_limited(client.post("/reports", json=online_report()))
+
+
+def test_worker_processes_share_one_bucket(limited: Runtime, commune: Commune) -> None:
+    """Two apps on one database are two worker processes: nothing shared but the database."""
+    with make_client(limited) as one, make_client(limited) as two:
+        assert one.post("/reports", json=online_report()).status_code == 201
+        assert two.post("/reports", json=online_report()).status_code == 201
+        assert_rate_limited(one.post("/reports", json=online_report()))
+        assert_rate_limited(two.post("/reports", json=online_report()))
+
+
+def test_workers_racing_for_the_last_tokens_take_exactly_the_burst(db: Database, clock: FrozenClock) -> None:
+    rules = RateLimits(public_intake=Rule(per_minute=1, burst=5))
+    workers = [Limiter(rules, clock, db, b"k" * 32) for _ in range(3)]
+    barrier = threading.Barrier(12)
+    outcomes: list[bool] = []
+
+    def request(limiter: Limiter) -> None:
+        barrier.wait()
+        try:
+            limiter.hit("public_intake", "203.0.113.7")
+            outcomes.append(True)
+        except RateLimited:
+            outcomes.append(False)
+
+    threads = [threading.Thread(target=request, args=(workers[n % 3],)) for n in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == [False] * 7 + [True] * 5
+
+
+def buckets(db: Database) -> dict[str, tuple[float, Any]]:
+    with db.read() as s:
+        return {k: (t, u) for k, t, u in s.execute(text("SELECT key, tokens, updated_at FROM rate_bucket"))}
+
+
+def test_buckets_name_no_address_and_full_ones_are_pruned(
+        client: TestClient, commune: Commune, db: Database, clock: FrozenClock) -> None:
+    assert client.post("/reports", json=online_report()).status_code == 201
+    [key] = buckets(db)
+    assert key.startswith("public_intake:") and "203.0.113" not in key
+    clock.advance(timedelta(minutes=2))  # full again (2 tokens at 1 a second) long ago
+    with make_client(client.app, "198.51.100.9") as elsewhere:
+        assert elsewhere.post("/reports", json=online_report()).status_code == 201
+    [other] = buckets(db)
+    assert other != key
+
+
+def test_a_refused_client_writes_nothing_and_is_refused_again_without_the_database(
+        client: TestClient, commune: Commune, db: Database, clock: FrozenClock) -> None:
+    assert [client.post("/reports", json=online_report()).status_code for _ in range(2)] == [201, 201]
+    before = buckets(db)
+    assert before
+    clock.advance(timedelta(milliseconds=500))
+    assert_rate_limited(client.post("/reports", json=online_report()))
+    assert buckets(db) == before  # half a token: not taken, not written
+    with db.write() as s:  # had it asked, it would now find a full bucket
+        s.execute(text("DELETE FROM rate_bucket"))
+    assert_rate_limited(client.post("/reports", json=online_report()))
+    clock.advance(timedelta(milliseconds=500))
+    assert client.post("/reports", json=online_report()).status_code == 201
 
 
 def test_public_tracking_is_limited_per_address(client: TestClient, commune: Commune) -> None:
