@@ -16,6 +16,7 @@ The encrypted columns are found from the table definitions (their column type), 
 that becomes encrypted later is rotated without a change here.
 """
 
+import logging
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ from states.actors import Actor
 from states.clock import Clock
 from states.matching import blind_index, child_keys, index_key_id, phone_index
 from states.permissions import authorize
+
+log = logging.getLogger(__name__)
 
 PLAINTEXT = "plaintext"
 STALE_INDEX = "stale index"
@@ -92,11 +95,20 @@ def rotate(db: Database, clock: Clock, actor: Actor, keyring: Keyring, index_key
     try:
         for table, cols in encrypted_columns().items():
             _rotate_table(db, table, cols, keyring, index_key, batch, report)
+            name = table.name
+            if report.reencrypted[name] or report.from_plaintext[name] or report.reindexed[name]:
+                # One line per table done: counts only, no value and no key.
+                log.info("key rotation: %s re-encrypted %d, from plaintext %d, reindexed %d (active key %s)",
+                         name, report.reencrypted[name], report.from_plaintext[name], report.reindexed[name],
+                         report.active_key_id)
         report.complete = True
     finally:
         with db.write() as session:
             audit.record(session, at=clock.now(), actor=actor, action="keys.rotated", case_id=None,
                          after=report.as_event())
+        log.info("key rotation %s: active key %s, index key %s, %d rows changed meanwhile",
+                 "complete" if report.complete else "stopped", report.active_key_id, report.index_key_id,
+                 report.skipped)
     return report
 
 
