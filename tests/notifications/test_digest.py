@@ -11,8 +11,10 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, update
+from sqlmodel import col
 
 from flows.jobs import Dispatcher
+from kipthoi.settings import Settings
 from models import Database, Official, OutboxMessage
 from models.enums import Role
 from notifications.digest import run_digests
@@ -66,7 +68,7 @@ def submit(db: Database, clock: FrozenClock, policy: CommunePolicy, *reports: Ci
 
 def statuses(db: Database) -> Counter[str]:
     with db.read() as s:
-        return Counter(s.execute(select(OutboxMessage.status).where(OutboxMessage.channel == "sms")).scalars())
+        return Counter(s.execute(select(col(OutboxMessage.status)).where(col(OutboxMessage.channel) == "sms")).scalars())
 
 
 def test_a_burst_of_anonymous_reports_rings_each_official_once(
@@ -82,14 +84,14 @@ def test_a_burst_of_anonymous_reports_rings_each_official_once(
         assert "Trẻ" not in body and "NH-" not in body  # no child, not even a case code
     assert statuses(db)["pending"] == 0 and statuses(db)["held"] == 0
     with db.read() as s:  # the head's held rows are closed by their digest
-        assert set(s.execute(select(OutboxMessage.status).where(
-            OutboxMessage.official_id == head, OutboxMessage.kind != "digest")).scalars()) == {"digested"}
+        assert set(s.execute(select(col(OutboxMessage.status)).where(
+            col(OutboxMessage.official_id) == head, col(OutboxMessage.kind) != "digest")).scalars()) == {"digested"}
 
 
 def test_a_digest_goes_at_most_once_per_interval_and_in_the_officials_language(
         db: Database, clock: FrozenClock, policy: CommunePolicy, commune: Commune, fake: FakeTwilio) -> None:
     with db.write() as s:
-        s.execute(update(Official).where(Official.id == commune.officials[Role.HEAD]).values(language="en"))
+        s.execute(update(Official).where(col(Official.id) == commune.officials[Role.HEAD]).values(language="en"))
     run = dispatcher(db, clock, policy, fake).run
     submit(db, clock, policy, anonymous_report(0))
     run()
@@ -170,6 +172,15 @@ def test_two_dispatchers_at_once_send_one_digest(
     for t in threads:
         t.join()
     with db.read() as s:
-        digests = Counter(s.execute(select(OutboxMessage.official_id).where(OutboxMessage.kind == "digest")).scalars())
+        digests = Counter(s.execute(select(col(OutboxMessage.official_id)).where(col(OutboxMessage.kind) == "digest")).scalars())
     assert digests and set(digests.values()) == {1}, digests
     assert sum(made) == len(digests)
+
+
+def test_the_ceiling_and_the_interval_are_settings() -> None:
+    secret = {"secret": "s" * 40}
+    settings = Settings.model_validate({"security": secret, "sms": {"per_official_per_hour": 3, "digest_minutes": 5}})
+    notify = settings.commune_policy().notify
+    assert (notify.sms_per_official_per_hour, notify.digest_interval) == (3, timedelta(minutes=5))
+    defaults = Settings.model_validate({"security": secret}).commune_policy().notify
+    assert (defaults.sms_per_official_per_hour, defaults.digest_interval) == (10, timedelta(minutes=30))
