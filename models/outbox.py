@@ -16,6 +16,8 @@ class OutboxMessage(SQLModel, table=True):
         Index("ix_outbox_ready", "next_attempt_at",
               postgresql_where=text("status IN ('pending', 'sending')"),
               sqlite_where=text("status IN ('pending', 'sending')")),
+        # The per-official hourly ceiling counts one official's recent messages at every enqueue.
+        Index("ix_outbox_official_created", "official_id", "created_at"),
     )
     id: int | None = Field(default=None, primary_key=True)
     dedupe_key: str = Field(max_length=200, unique=True)

@@ -40,6 +40,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('kind', sa.String(length=32), nullable=True))
         batch_op.add_column(sa.Column('urgent', sa.Boolean(), nullable=False, server_default=sa.false()))
         batch_op.add_column(sa.Column('claimed_by', sa.Integer(), nullable=True))
+        batch_op.create_index('ix_outbox_official_created', ['official_id', 'created_at'], unique=False)
     with op.batch_alter_table('report', schema=None, naming_convention=NAMING) as batch_op:
         batch_op.drop_constraint('report_hotline_ref_key', type_='unique')
         batch_op.create_unique_constraint('uq_report_submitter_ref', ['submitted_by', 'hotline_ref'])
@@ -56,6 +57,7 @@ def downgrade() -> None:
         batch_op.drop_constraint('uq_report_submitter_ref', type_='unique')
         batch_op.create_unique_constraint('report_hotline_ref_key', ['hotline_ref'])
     with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.drop_index('ix_outbox_official_created')
         batch_op.drop_column('claimed_by')
         batch_op.drop_column('urgent')
         batch_op.drop_column('kind')
