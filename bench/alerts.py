@@ -79,6 +79,7 @@ class Server(ServedProcess):
         env = {k: v for k, v in os.environ.items() if not k.startswith("KIPTHOI_")}
         env.update({
             "KIPTHOI_DB__URL": db_url,
+            "KIPTHOI_SECURITY__SECRETS_FILE": str(workdir / "kipthoi.secrets.json"),
             "KIPTHOI_SMS__PROVIDER": "twilio",
             "KIPTHOI_SMS__TWILIO_ACCOUNT_SID": fake.account_sid,
             "KIPTHOI_SMS__TWILIO_AUTH_TOKEN": fake.auth_token,

@@ -255,11 +255,22 @@ def _kipthoi_cmd(python: str, source: Path) -> list[str]:
     return [python, "-m", "kipthoi.cli"]  # the package run from the source tree (PYTHONPATH)
 
 
+_SECRETS_DIR: list[Path] = []
+
+
+def _secrets_dir() -> Path:
+    if not _SECRETS_DIR:
+        _SECRETS_DIR.append(Path(tempfile.mkdtemp(prefix="kipthoi-bench-secrets-")))
+    return _SECRETS_DIR[0]
+
+
 def _env(db_url: str, source: Path, scheduler: str | None = None, workers: int | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KIPTHOI_")}
     if workers is not None:
         env["KIPTHOI_API__WORKERS"] = str(workers)
     env["KIPTHOI_DB__URL"] = db_url
+    # Development secrets of this run, beside its SQLite file or in a temp dir (PostgreSQL).
+    env["KIPTHOI_SECURITY__SECRETS_FILE"] = str(_secrets_dir() / "kipthoi.secrets.json")
     env["KIPTHOI_SMS__PROVIDER"] = "console"  # alerts go to the server log, never out of the machine
     env["KIPTHOI_SECURITY__ACCESS_TOKEN_MINUTES"] = "1440"  # the case worker's token lasts the run
     if scheduler:

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import func, literal, select
 from sqlmodel import Session, col
 
-from models import Alert, Case, Deadline, Official, Report, User
+from models import Alert, Case, Deadline, Official, OutboxMessage, Report, User
 from models.statements import Statement
 from notifications.config import NotifyConfig
 from notifications.outbox import enqueue_sms
@@ -249,29 +249,44 @@ class LinkRevoked(DomainError):
                          message_en="This link is invalid or has expired.")
 
 
-def _on_ladder(session: Session, row: Deadline, case: Case) -> set[int]:
-    """The officials who hold, right now, a position this deadline's raised alerts went to. A
-    worker taken off the case, or a head replaced, drops off with their position. Read from the
-    database, not the routing cache: a deactivation must end a link at once."""
+def _on_ladder(session: Session, policy: DeadlinePolicy, row: Deadline, case: Case) -> set[int]:
+    """The officials who hold, right now, a position this deadline's raised alerts went to —
+    and those an undeliverable alert was handed over to (flows/jobs.hand_over_alert), while
+    they still hold a position on the ladder. A worker taken off the case, or a head replaced,
+    drops off with their position. Read from the database, not the routing cache: a
+    deactivation must end a link at once."""
+    alerts = select(col(Alert.id)).where(col(Alert.deadline_id) == row.id)
     levels = set(session.execute(select(col(Alert.level)).where(col(Alert.deadline_id) == row.id)).scalars())
+    handed_over = set(session.execute(
+        select(col(OutboxMessage.official_id)).where(col(OutboxMessage.alert_id).in_(alerts),
+                                                     col(OutboxMessage.dedupe_key).startswith("handover:"))
+    ).scalars())
     roster = Roster.load(session)
     school = session.execute(select(col(Report.school_agency_id)).where(col(Report.case_id) == case.id)
                              .order_by(col(Report.id)).limit(1)).scalar_one_or_none()
+
+    def holding(level: str) -> set[int]:
+        found = roster.resolve(level, assignee_id=case.assignee_id, school_agency_id=school)
+        return {o.id for o in (found or roster.resolve("sysadmin"))}
+
     out: set[int] = set()
     for level in levels:
-        found = roster.resolve(level, assignee_id=case.assignee_id, school_agency_id=school)
-        out |= {o.id for o in (found or roster.resolve("sysadmin"))}
+        out |= holding(level)
+    if handed_over:
+        on_ladder = set().union(*(holding(level) for level in policy.ladder))
+        out |= handed_over & on_ladder
     return out
 
 
-def _link_official_may_act(session: Session, official_id: int, row: Deadline, case: Case) -> bool:
+def _link_official_may_act(session: Session, policy: DeadlinePolicy, official_id: int, row: Deadline,
+                           case: Case) -> bool:
     official = session.get(Official, official_id)
     if official is None or not official.active:
         return False
     accounts = list(session.execute(select(col(User.active)).where(col(User.official_id) == official_id)).scalars())
     if accounts and not any(accounts):  # every account of theirs deactivated: the person has left
         return False
-    return official_id in _on_ladder(session, row, case)
+    return official_id in _on_ladder(session, policy, row, case)
 
 
 def link_actor(official_id: int) -> Actor:
@@ -284,7 +299,7 @@ def acknowledge_by_link(session: Session, now: datetime, official_id: int, deadl
     official is active (and so is their account, where they have one) and still on this
     deadline's ladder: the token's own expiry is a week, a person's rights are not."""
     row = _locked_deadline(session, deadline_id)
-    if not _link_official_may_act(session, official_id, row, session.get_one(Case, row.case_id)):
+    if not _link_official_may_act(session, policy, official_id, row, session.get_one(Case, row.case_id)):
         raise LinkRevoked()
     return _acknowledge(session, now, link_actor(official_id), row, policy)
 
@@ -344,7 +359,7 @@ def link_facts(session: Session, now: datetime, official_id: int, deadline_id: i
     if row is None:
         raise LinkRevoked()
     case = session.get_one(Case, row.case_id)
-    if not _link_official_may_act(session, official_id, row, case):
+    if not _link_official_may_act(session, policy, official_id, row, case):
         raise LinkRevoked()
     rule = policy.rules.get(row.kind)
     return LinkFacts(case_code=case.code, label_vi=rule.label_vi if rule else row.kind,

@@ -5,6 +5,7 @@ around a test database and a `FrozenClock`."""
 
 import hashlib
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -24,6 +25,12 @@ from states.actors import SYSTEM, Actor
 from states.clock import LOCAL_TZ, FrozenClock
 from states.policy import CommunePolicy
 from tests import dbs
+
+# Processes the tests start (`kipthoi serve`, the CLI) make their development secrets file beside
+# a SQLite database, or in the working directory for PostgreSQL: this run's own folder instead of
+# the working tree. Tests that build a subprocess's environment pass it on (`SECRETS_FILE_ENV`).
+SECRETS_FILE_ENV = {"KIPTHOI_SECURITY__SECRETS_FILE": os.environ.setdefault(
+    "KIPTHOI_SECURITY__SECRETS_FILE", str(Path(tempfile.mkdtemp(prefix="kipthoi-test-")) / "kipthoi.secrets.json"))}
 
 # Encryption at rest (models/crypto.py): tests read and write under this synthetic key. A test
 # that changes the keyring gets it back for the next test from the autouse fixture below.

@@ -20,7 +20,7 @@ from models import Case, Database
 from models.enums import Role
 from states import audit
 from states.clock import LOCAL_TZ
-from tests.conftest import Commune, hotline_report
+from tests.conftest import SECRETS_FILE_ENV, Commune, hotline_report
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,7 +36,7 @@ def test_two_worker_processes_receive_every_report_once(db: Database, commune: C
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("KIPTHOI_")}
     env.update({"KIPTHOI_DB__URL": db.url, "KIPTHOI_SMS__PROVIDER": "console",
-                "KIPTHOI_SCHEDULER__MODE": "off"})
+                "KIPTHOI_SCHEDULER__MODE": "off", **SECRETS_FILE_ENV})
     log = (tmp_path / "serve.log").open("wb")
     server = subprocess.Popen([sys.executable, "-m", "kipthoi.cli", "serve", "--workers", "2",
                                "--port", str(port)], cwd=ROOT, env=env, stdout=log,

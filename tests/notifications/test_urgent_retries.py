@@ -18,7 +18,8 @@ from models import Alert, AuditEvent, Case, Database, OutboxMessage
 from models.enums import RiskLevel, Role
 from notifications.dispatch import RetryPolicy
 from notifications.providers import TwilioConfig, TwilioProvider
-from states import intake, workflow
+from notifications.tokens import verify
+from states import deadlines, intake, workflow
 from states.clock import FrozenClock
 from states.commands import AssessData
 from states.policy import CommunePolicy
@@ -138,6 +139,26 @@ def test_an_alert_that_cannot_reach_the_worker_goes_to_the_head_who_hears_why(
     assert audit(db, "notification.unreachable")[0]["recipients"] == [head]
     assert chair not in {r.official_id for r in rows(db)}  # the head was reachable: nobody further
     assert handed.sent_at is not None and handed.sent_at - DUE <= timedelta(seconds=65)
+
+
+def test_the_official_an_alert_was_handed_over_to_may_acknowledge_it_by_its_link(
+        db: Database, clock: FrozenClock, policy: CommunePolicy, commune: Commune, fake: FakeTwilio) -> None:
+    """The head got the worker's overdue alert before the head's own escalation was raised: the
+    link in that SMS must work for them (they are on the ladder), and stop the climb."""
+    head = commune.officials[Role.HEAD]
+    open_cases(db, clock, policy, commune, 1)
+    d = dispatcher(db, clock, policy, fake)
+    overdue(db, clock, policy, fake, d)
+    fake.script(["21211"])
+    d.run()
+    [handed] = rows(db, OutboxMessage.dedupe_key.like("handover:%"))  # type: ignore[attr-defined]
+    assert handed.official_id == head
+    claim = verify(policy.notify.link_secret, handed.body.rsplit("/a/", 1)[1], clock.now())
+    with db.write() as s:
+        row = deadlines.acknowledge_by_link(s, clock.now(), claim.official_id, claim.deadline_id, policy.deadlines)
+    assert row.acknowledged_by == f"official:{head}"
+    clock.advance(timedelta(hours=6))
+    assert run_sweep(db, clock, policy).alerts == 0  # the climb to the chair and the province stopped
 
 
 def test_a_handed_over_alert_that_fails_again_climbs_once_more(

@@ -39,7 +39,7 @@ from states.policy import CommunePolicy
 from states.report_data import StaffReport
 from states.workflow import TRIGGER_DATA, add_note, advance
 from tests import dbs
-from tests.conftest import T0, TEST_KEYRING, Commune, staff_report
+from tests.conftest import SECRETS_FILE_ENV, T0, TEST_KEYRING, Commune, staff_report
 
 ROOT = Path(__file__).resolve().parents[2]
 TEST_KEY = hashlib.sha256(b"kipthoi test data key 1").digest()  # TEST_KEYRING's "test1"
@@ -305,7 +305,7 @@ INDEX_KEY = bytes(range(100, 132))
 def _cli(db: Database, *args: str, keys_env: dict[str, bytes], active: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KIPTHOI_")}
     env.update({
-        "KIPTHOI_DB__URL": db.url,
+        "KIPTHOI_DB__URL": db.url, **SECRETS_FILE_ENV,
         "KIPTHOI_CRYPTO__KEYS": json.dumps({k: base64.b64encode(v).decode() for k, v in keys_env.items()}),
         "KIPTHOI_CRYPTO__ACTIVE_KEY_ID": active,
         "KIPTHOI_CRYPTO__INDEX_KEY": base64.b64encode(INDEX_KEY).decode(),

@@ -38,7 +38,7 @@ from states.intake import submit_report
 from states.policy import CommunePolicy
 from states.report_data import StaffReport
 from states.retention import ERASED
-from tests.conftest import T0, Commune, staff_report
+from tests.conftest import SECRETS_FILE_ENV, T0, Commune, staff_report
 
 ROOT = Path(__file__).resolve().parents[2]
 FIVE_YEARS = timedelta(days=1826)  # round(365.25 * 5)
@@ -338,7 +338,7 @@ def test_a_re_reported_child_keeps_the_old_case_while_the_new_one_is_open(
 def _cli(db: Database, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KIPTHOI_")}
     test_key = base64.b64encode(hashlib.sha256(b"kipthoi test data key 1").digest()).decode()
-    env.update({"KIPTHOI_DB__URL": db.url,
+    env.update({"KIPTHOI_DB__URL": db.url, **SECRETS_FILE_ENV,
                 "KIPTHOI_CRYPTO__KEYS": json.dumps({"test1": test_key}),
                 "KIPTHOI_CRYPTO__ACTIVE_KEY_ID": "test1",
                 "KIPTHOI_CRYPTO__INDEX_KEY": base64.b64encode(bytes(range(32))).decode()})
