@@ -6,7 +6,7 @@ Reusable fixtures (the web desk's page tests build on them):
   database (a fresh SQLite file, or the run's PostgreSQL schema emptied), with the scheduler
   off and SMS to the console. `start_kipthoi` starts one with other settings or arguments;
   `server.cli("demo")` runs a CLI command against the same database and secrets.
-- `browser`: one headless Chromium per test session (`/usr/bin/chromium`, `--no-sandbox`).
+- `browser`: one headless Chromium per test module (`/usr/bin/chromium`, `--no-sandbox`).
 - `guarded_page`: a fresh browser context whose every request to a host other than 127.0.0.1
   is aborted and recorded (`guarded.blocked`), with the console's errors and CSP violations
   collected (`guarded.problems`) and `guarded.shoot(name)` saving screenshots at 360 px and
@@ -119,7 +119,10 @@ def kipthoi_server(db: Database, tmp_path: Path) -> Iterator[KipthoiServer]:
         yield server
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running in this thread
+# while it is open, and Prefect's sync-compatible calls (`State.result()`) then hand back a
+# coroutine to the other tests this xdist worker runs meanwhile.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     try:
         from playwright.sync_api import sync_playwright
