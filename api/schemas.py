@@ -7,7 +7,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, 
 from pydantic_core import PydanticCustomError
 
 from states.clock import LOCAL_TZ
-from states.text import Text
+from states.text import Text5000
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -44,7 +44,7 @@ def _representable(value: datetime) -> datetime:
 Instant = Annotated[AwareDatetime, BeforeValidator(_not_a_timestamp), AfterValidator(_representable)]
 
 # PostgreSQL text cannot hold a NUL character: a query comparing a column with one fails there
-# (it answered 500). Free-text parameters refuse it, as `states.text.Text` does in bodies.
+# (it answered 500). Free-text parameters refuse it, as `states.text`'s aliases do in bodies.
 NO_NUL = r"^[^\x00]*$"
 
 
@@ -146,7 +146,7 @@ class AssignRequest(BaseModel):
 
 class NoteRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    text: Text[5000]
+    text: Text5000
 
 
 class NoteOut(BaseModel):

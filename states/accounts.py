@@ -22,7 +22,7 @@ from states.commands import Command
 from states.errors import InvalidInput, NotFound
 from states.passwords import Passwords, check_policy
 from states.permissions import authorize
-from states.text import Text
+from states.text import Text120
 
 KEY_PREFIX = "kt_"
 MACHINE_ROLES = frozenset({Role.HOTLINE})
@@ -30,7 +30,7 @@ MACHINE_ROLES = frozenset({Role.HOTLINE})
 
 class UserIn(Command):
     username: str = Field(min_length=3, max_length=64, pattern=r"^[a-z0-9._-]+$")
-    display_name: Text[120]
+    display_name: Text120
     role: Role
     official_id: int | None = Field(None, ge=1, le=2**31 - 1)
     password: SecretStr | None = Field(None, description="Initial password (people; not the hotline)")

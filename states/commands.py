@@ -9,7 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from models.enums import CaseType, ClosureReason, ReviewOutcome, RiskLevel, ServiceKind
 from states.clock import LOCAL_TZ
-from states.text import Text
+from states.text import Text32, Text200, Text500, Text2000, Text5000
 
 
 def _aware(v: datetime | None) -> datetime | None:
@@ -32,8 +32,8 @@ class Command(BaseModel):
 
 
 class EmergencyActionData(Command):
-    action_taken: Text[2000] | None = Field(None, description="What was done to protect the child")
-    who_was_called: Text[500] | None = Field(None, description="Agencies/people called")
+    action_taken: Text2000 | None = Field(None, description="What was done to protect the child")
+    who_was_called: Text500 | None = Field(None, description="Agencies/people called")
     done_at: AwareDatetime | None = None
     separated_from_carer: bool = False
 
@@ -42,37 +42,37 @@ class AssessData(Command):
     risk_level: RiskLevel | None = None
     emergency: bool | None = Field(None, description="Is emergency protection needed?")
     case_type: CaseType | None = None
-    note: Text[2000] | None = None
+    note: Text2000 | None = None
     emergency_action: EmergencyActionData | None = None
 
 
 class PlanData(Command):
-    goals: Text[5000] | None = None
-    measures: Text[5000] | None = None
+    goals: Text5000 | None = None
+    measures: Text5000 | None = None
 
 
 class DecisionData(Command):
-    note: Text[2000] | None = None
+    note: Text2000 | None = None
 
 
 class ServiceData(Command):
     kind: ServiceKind | None = None
-    agency_code: Text[32] | None = None
+    agency_code: Text32 | None = None
     started_on: date | None = None
-    note: Text[2000] | None = None
+    note: Text2000 | None = None
 
 
 class ReviewData(Command):
-    findings: Text[5000] | None = None
+    findings: Text5000 | None = None
     risk_level: RiskLevel | None = None
     outcome: ReviewOutcome | None = None
 
 
 class ReasonData(Command):
-    reason: Text[2000] | None = None
+    reason: Text2000 | None = None
 
 
 class CloseData(Command):
     reason: ClosureReason | None = None
-    transferred_to: Text[200] | None = Field(None, description="Receiving commune, when transferred")
-    note: Text[2000] | None = None
+    transferred_to: Text200 | None = Field(None, description="Receiving commune, when transferred")
+    note: Text2000 | None = None

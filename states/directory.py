@@ -18,7 +18,7 @@ from states.commands import Command
 from states.errors import InvalidInput
 from states.permissions import authorize
 from states.report_data import Phone
-from states.text import Text
+from states.text import Text120, Text200
 
 CODE_PATTERN = r"^[A-Za-z0-9_-]+$"
 
@@ -60,20 +60,20 @@ def agency_by_code(session: Session, code: str) -> tuple[int, str] | None:
 
 class PlaceIn(Command):
     code: str = Field(min_length=1, max_length=32, pattern=CODE_PATTERN)
-    name: Text[120]
+    name: Text120
 
 
 class AgencyIn(Command):
     code: str = Field(min_length=1, max_length=32, pattern=CODE_PATTERN)
-    name_vi: Text[200]
-    name_en: Text[200]
+    name_vi: Text200
+    name_en: Text200
     kind: AgencyKind
 
 
 class OfficialIn(Command):
-    full_name: Text[120]
+    full_name: Text120
     agency_code: str = Field(min_length=1, max_length=32, pattern=CODE_PATTERN)
-    title: Text[120]
+    title: Text120
     phone: Phone
     language: Language = Language.VI
     position: Position = Position.MEMBER

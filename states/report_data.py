@@ -12,7 +12,7 @@ from pydantic import AfterValidator, Field
 
 from models.enums import AbuseForm, CaseType, Sex
 from states.commands import AwareDatetime, Command
-from states.text import Text
+from states.text import Text32, Text120, Text300, Text2000, Text5000, Text10000
 
 
 def _e164(value: str) -> str:
@@ -36,63 +36,63 @@ def _unique(forms: list[AbuseForm]) -> list[AbuseForm]:
 
 
 class ChildIn(Command):
-    full_name: Text[120] | None = None
+    full_name: Text120 | None = None
     birth_date: date | None = None
     estimated_age: int | None = Field(None, ge=0, le=17)
     sex: Sex = Sex.UNKNOWN
 
 
 class ParentIn(Command):
-    full_name: Text[120] | None = None
+    full_name: Text120 | None = None
     age: int | None = Field(None, ge=10, le=120)
-    occupation: Text[120] | None = None
+    occupation: Text120 | None = None
 
 
 class ReporterIn(Command):
     """Given only if the reporter agrees to be identified; kept confidential."""
 
-    full_name: Text[120] | None = None
+    full_name: Text120 | None = None
     phone: Phone | None = None
-    address: Text[300] | None = None
-    relation: Text[120] | None = Field(None, description="Relation to the child")
+    address: Text300 | None = None
+    relation: Text120 | None = Field(None, description="Relation to the child")
 
 
 class _Mau01(Command):
-    place_code: Text[32] = Field(description="Code of the thôn/xóm where it happened")
-    place_detail: Text[300] | None = None
-    narrative: Text[10000]
+    place_code: Text32 = Field(description="Code of the thôn/xóm where it happened")
+    place_detail: Text300 | None = None
+    narrative: Text10000
     abuse_forms: Annotated[Forms, AfterValidator(_unique)]
     case_type: CaseType | None = None
     child: ChildIn
-    child_condition: Text[2000] | None = None
-    likely_consequence: Text[2000] | None = None
+    child_condition: Text2000 | None = None
+    likely_consequence: Text2000 | None = None
     father: ParentIn | None = None
     mother: ParentIn | None = None
-    family_circumstances: Text[2000] | None = None
-    current_carer: Text[300] | None = None
-    actions_taken: Text[2000] | None = None
+    family_circumstances: Text2000 | None = None
+    current_carer: Text300 | None = None
+    actions_taken: Text2000 | None = None
     reporter: ReporterIn | None = None
-    school_code: Text[32] | None = Field(None, description="The school concerned (school violence)")
+    school_code: Text32 | None = Field(None, description="The school concerned (school violence)")
 
 
 class HotlineReport(_Mau01):
     channel: Literal["hotline_111"]
     hotline_ref: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:/-]+$")]
     received_at: AwareDatetime = Field(description="When the hotline received the call")
-    receiving_officer: Text[120] | None = None
+    receiving_officer: Text120 | None = None
 
 
 class StaffReport(_Mau01):
     channel: Literal["phone", "in_person", "third_party"]
     received_at: AwareDatetime = Field(description="When the first receiver got the report")
-    receiving_officer: Text[120] | None = None
+    receiving_officer: Text120 | None = None
 
 
 class CitizenReport(Command):
     channel: Literal["online"]
-    place_code: Text[32]
-    place_detail: Text[300] | None = None
-    narrative: Text[5000]
+    place_code: Text32
+    place_detail: Text300 | None = None
+    narrative: Text5000
     abuse_forms: Annotated[list[AbuseForm], Field(max_length=len(AbuseForm)),
                            AfterValidator(_unique)] = []
     child: ChildIn = ChildIn()

@@ -88,7 +88,8 @@ def _time_not_in_future(field: str, value: datetime | None, now: datetime) -> No
 
 def _add_emergency(session: Session, case: Case, data: EmergencyActionData, actor: Actor,
                    now: datetime, field_prefix: str = "") -> dict[str, Any]:
-    assert data.done_at is not None and data.action_taken and data.who_was_called
+    # The command's guards required these fields; the case was loaded, so it has its id.
+    assert data.done_at is not None and data.action_taken and data.who_was_called and case.id is not None
     _time_not_in_future(f"{field_prefix}done_at", data.done_at, now)
     if data.done_at < case.received_at:
         raise InvalidInput(f"{field_prefix}done_at", "not_before_receipt",
@@ -121,7 +122,7 @@ def _record_emergency(session: Session, case: Case, data: EmergencyActionData, a
 
 
 def _submit_plan(session: Session, case: Case, data: PlanData, actor: Actor, now: datetime) -> dict[str, Any]:
-    assert data.goals and data.measures
+    assert data.goals and data.measures and case.id is not None
     plan = Plan(case_id=case.id, status=PlanStatus.SUBMITTED, goals=data.goals,
                 measures=data.measures, submitted_at=now, submitted_by=actor.ref)
     session.add(plan)
@@ -161,7 +162,7 @@ def _start_service(session: Session, case: Case, data: ServiceData, actor: Actor
 
 
 def _review(session: Session, case: Case, data: ReviewData, actor: Actor, now: datetime) -> dict[str, Any]:
-    assert data.findings and data.risk_level and data.outcome
+    assert data.findings and data.risk_level and data.outcome and case.id is not None
     review = Review(case_id=case.id, reviewed_at=now, findings=data.findings,
                     risk_level=data.risk_level, outcome=data.outcome, reviewed_by=actor.ref)
     session.add(review)
