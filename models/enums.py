@@ -15,6 +15,44 @@ class CaseState(StrEnum):
     CLOSED = "closed"
 
 
+class Trigger(StrEnum):
+    """The lifecycle's triggers (the steps of states/machine.py; a test keeps the two equal)."""
+
+    ASSESS = "assess"
+    RECORD_EMERGENCY = "record_emergency"
+    SUBMIT_PLAN = "submit_plan"
+    RETURN_PLAN = "return_plan"
+    APPROVE_PLAN = "approve_plan"
+    START_SERVICE = "start_service"
+    REVIEW = "review"
+    REPLAN = "replan"
+    CLOSE = "close"
+    REOPEN = "reopen"
+
+
+class Event(StrEnum):
+    """What happens to a case besides a trigger firing: the other names the deadline policy
+    (states/policy.toml) and the routing table (notifications/routing.toml) may refer to."""
+
+    CASE_OPENED = "case.opened"  # a report opened a new case
+    REPORT_LINKED = "report.linked"  # a report was filed under an open case of the same child
+    CASE_REFERRED = "case.referred"  # an agency was given its part of the case
+    EMERGENCY_DECIDED = "emergency_decided"  # an assessment found the child needs protection now
+    SEPARATED_FROM_CARER = "separated_from_carer"  # emergency protection took the child from the carer
+
+
+# The names each configuration file may use. A name outside them would never fire: the file is
+# refused when loaded instead (a typo in an override file must not silently disable a limit).
+# Deadlines are opened, met and cancelled by triggers (by their bare name) and by the events a
+# command means for the limits (states/workflow.py, states/intake.py).
+DEADLINE_EVENTS: frozenset[str] = frozenset(Trigger) | {
+    Event.CASE_OPENED, Event.EMERGENCY_DECIDED, Event.SEPARATED_FROM_CARER}
+# Routes fire on what is published to notifications (states/events.py): every trigger as
+# `case.<trigger>`, and the events above that concern the people told.
+ROUTE_EVENTS: frozenset[str] = frozenset(f"case.{t}" for t in Trigger) | {
+    Event.CASE_OPENED, Event.REPORT_LINKED, Event.CASE_REFERRED, Event.EMERGENCY_DECIDED}
+
+
 class Channel(StrEnum):
     PHONE = "phone"
     IN_PERSON = "in_person"

@@ -12,7 +12,9 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from models import Agency, Official
+from models.enums import ROUTE_EVENTS, AbuseForm, AgencyKind
 from models.statements import Statement
+from notifications.templates import TEMPLATES
 
 ROUTES_FILE = Path(__file__).with_name("routing.toml")
 # Per engine (one per database), so tests with a database each never share a roster.
@@ -39,13 +41,28 @@ class Route:
 
 
 def load_routes(path: Path | None = None) -> tuple[Route, ...]:
-    raw = tomllib.loads((path or ROUTES_FILE).read_text(encoding="utf-8"))
+    """Read the routing table. A name that never fires (an unknown event, form of abuse or
+    recipient, a missing template) is refused with the file, the route and the name, so that a
+    typo in an override file cannot silently stop people hearing of a case."""
+    file = path or ROUTES_FILE
+    raw = tomllib.loads(file.read_text(encoding="utf-8"))
     routes = []
-    for r in raw.get("route", []):
+    for i, r in enumerate(raw.get("route", []), start=1):
+        where = f"{file}: route {i}"
+        for event in r["on"]:
+            if event not in ROUTE_EVENTS:
+                raise ValueError(f"{where}: on: unknown event '{event}' (known: {', '.join(sorted(ROUTE_EVENTS))})")
+        for form in r.get("when_abuse_forms", []):
+            if form not in set(AbuseForm):
+                raise ValueError(f"{where}: when_abuse_forms: unknown form of abuse '{form}'")
         for target in r["to"]:
             if (target not in POSITIONS and target not in ("school", "referred_agency")
                     and not target.startswith("agency:")):
-                raise ValueError(f"routing: unknown recipient '{target}'")
+                raise ValueError(f"{where}: to: unknown recipient '{target}'")
+            if target.startswith("agency:") and target.split(":", 1)[1] not in set(AgencyKind):
+                raise ValueError(f"{where}: to: unknown kind of agency '{target}'")
+        if r["template"] not in TEMPLATES:
+            raise ValueError(f"{where}: template: unknown template '{r['template']}'")
         routes.append(Route(on=tuple(r["on"]), to=tuple(r["to"]), template=r["template"],
                             when_abuse_forms=tuple(r.get("when_abuse_forms", [])),
                             urgent=bool(r.get("urgent", False))))

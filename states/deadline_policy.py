@@ -9,6 +9,7 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+from models.enums import DEADLINE_EVENTS
 from states.calendar import WorkingCalendar
 
 DEFAULT_FILE = Path(__file__).with_name("policy.toml")
@@ -48,7 +49,16 @@ class DeadlinePolicy:
         return [r for r in self.rules.values() if event in r.starts]
 
 
-def _rule(kind: str, raw: dict[str, Any]) -> DeadlineRule:
+def _events(where: str, kind: str, raw: dict[str, Any], key: str) -> tuple[str, ...]:
+    names = tuple(raw.get(key, []))
+    unknown = [n for n in names if n not in DEADLINE_EVENTS]
+    if unknown:
+        raise ValueError(f"{where}: deadlines.{kind}.{key}: unknown event '{unknown[0]}' "
+                         f"(known: {', '.join(sorted(DEADLINE_EVENTS))})")
+    return names
+
+
+def _rule(kind: str, raw: dict[str, Any], where: str = "policy") -> DeadlineRule:
     unit = raw["unit"]
     if unit not in ("hours", "days", "working_days"):
         raise ValueError(f"deadline {kind}: unit must be hours, days or working_days")
@@ -59,16 +69,18 @@ def _rule(kind: str, raw: dict[str, Any]) -> DeadlineRule:
         raise ValueError(f"deadline {kind}: limit must be positive")
     return DeadlineRule(
         kind=kind, label_vi=raw["label_vi"], label_en=raw["label_en"], limit=int(raw["limit"]),
-        unit=unit, starts=tuple(raw["starts"]), counted_from=raw.get("from", "event"),
-        met_by=tuple(raw.get("met_by", [])), cancelled_by=tuple(raw.get("cancelled_by", [])),
+        unit=unit, starts=_events(where, kind, raw, "starts"), counted_from=raw.get("from", "event"),
+        met_by=_events(where, kind, raw, "met_by"), cancelled_by=_events(where, kind, raw, "cancelled_by"),
         reminders=reminders,
         escalate_every=timedelta(hours=float(raw["escalate_every_hours"])), source=raw["source"],
     )
 
 
 def load_policy(path: Path | None = None, overrides: dict[str, dict[str, Any]] | None = None) -> DeadlinePolicy:
-    """Read the policy file; `overrides` (from settings) replace single values per deadline."""
-    raw = tomllib.loads((path or DEFAULT_FILE).read_text(encoding="utf-8"))
+    """Read the policy file; `overrides` (from settings) replace single values per deadline.
+    An event name the service never raises is refused with the file, the key and the name."""
+    file = path or DEFAULT_FILE
+    raw = tomllib.loads(file.read_text(encoding="utf-8"))
     cal = raw.get("calendar", {})
     hh, mm = (int(x) for x in cal.get("day_ends_at", "17:00").split(":"))
     sh, sm = (int(x) for x in cal.get("day_starts_at", "07:30").split(":"))
@@ -85,7 +97,8 @@ def load_policy(path: Path | None = None, overrides: dict[str, dict[str, Any]] |
             raise ValueError(f"override for unknown deadline '{kind}'")
         deadlines[kind] = {**deadlines[kind], **values}
     return DeadlinePolicy(
-        rules={kind: _rule(kind, values) for kind, values in deadlines.items()},
+        rules={kind: _rule(kind, values, str(file) + (" with KIPTHOI_POLICY__OVERRIDES" if kind in (overrides or {})
+                                                      else "")) for kind, values in deadlines.items()},
         calendar=calendar,
         ladder=tuple(raw.get("ladder", {}).get("levels", ["worker", "head", "chair", "province"])),
     )

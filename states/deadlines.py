@@ -17,6 +17,7 @@ from sqlalchemy import func, literal, select
 from sqlmodel import Session, col
 
 from models import Alert, Case, Deadline, Official, OutboxMessage, Report, User
+from models.enums import Event
 from models.statements import Statement
 from notifications.config import NotifyConfig
 from notifications.outbox import enqueue_sms
@@ -90,7 +91,7 @@ def for_new_case(policy: DeadlinePolicy, received_at: datetime, now: datetime) -
     """The rows `case.opened` opens, before the case has an id: intake computes them outside its
     write transaction and inserts them in it (`insert_rows`). Same rules as `apply_events`."""
     rows: dict[str, dict[str, Any]] = {}
-    for rule in policy.opened_by("case.opened"):
+    for rule in policy.opened_by(Event.CASE_OPENED):
         rows.setdefault(rule.kind, _values(policy, rule, received_at, now))
     return list(rows.values())
 
@@ -374,5 +375,6 @@ def overdue_case_ids(now: datetime) -> Any:
     return select(col(Deadline.case_id)).where(col(Deadline.status) == "open", col(Deadline.due_at) < now)
 
 
-__all__ = ["acknowledge", "acknowledge_by_link", "link_facts", "LinkFacts", "LinkRevoked", "apply_events", "for_new_case", "insert_rows", "due_deadline_ids", "ladder", "next_alert_at",
+__all__ = ["acknowledge", "acknowledge_by_link", "link_facts", "LinkFacts", "LinkRevoked", "apply_events",
+           "for_new_case", "insert_rows", "due_deadline_ids", "ladder", "next_alert_at",
            "overdue_case_ids", "raise_due_alerts"]

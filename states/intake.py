@@ -13,7 +13,7 @@ from sqlalchemy import bindparam, select
 from sqlmodel import Session, col
 
 from models import Case, CaseAbuseForm, Child, IdempotencyRecord, Report, Reporter
-from models.enums import AgencyKind, CaseFlag, CaseState, Role
+from models.enums import AgencyKind, CaseFlag, CaseState, Event, Role
 from models.statements import Statement
 from notifications.outbox import CaseEvent, notify
 from states import audit, deadlines, directory, events
@@ -230,13 +230,13 @@ def _open_new_case(session: Session, p: Prepared, previous: CaseRef | None) -> d
     if forms:
         _FORMS.run_many(session, [{"case_id": case_id, "form": f} for f in forms])
     opened = deadlines.insert_rows(session, case_id, p.deadlines)
-    event = audit.record(session, at=p.now, actor=p.actor, action="case.opened", case_id=case_id,
+    event = audit.record(session, at=p.now, actor=p.actor, action=Event.CASE_OPENED, case_id=case_id,
                          after={"report_id": report_id, **p.summary, "case": code,
                                 "state": CaseState.RECEIVED, "flags": flags, "deadlines": opened,
                                 "previous_case_id": previous.id if previous else None})
     due = next((d["due_at"] for d in p.deadlines if d["kind"] == "initial_assessment"), None)
     notify(session, p.policy.notify, CaseEvent(
-        name="case.opened", seq=event.seq, at=p.now, case_id=case_id, case_code=code,
+        name=Event.CASE_OPENED, seq=event.seq, at=p.now, case_id=case_id, case_code=code,
         state=CaseState.RECEIVED, abuse_forms=tuple(sorted(set(forms))), assignee_id=None,
         school_agency_id=p.school_id, hotline_ref=p.report_row["hotline_ref"], state_changed=True,
         due_at=due, digest=_anonymous(p)))
@@ -256,10 +256,10 @@ def _link(session: Session, p: Prepared, case: Case) -> dict[str, Any]:
     case.version += 1
     case.updated_at = p.now
     session.add(case)
-    event = audit.record(session, at=p.now, actor=p.actor, action="report.linked", case_id=case.id,
+    event = audit.record(session, at=p.now, actor=p.actor, action=Event.REPORT_LINKED, case_id=case.id,
                          after={"report_id": report_id, **p.summary, "case": case.code,
                                 "rule": "same_child_open_case"})
-    events.publish(session, p.policy, case, "report.linked", event.seq, p.now, digest=_anonymous(p))
+    events.publish(session, p.policy, case, Event.REPORT_LINKED, event.seq, p.now, digest=_anonymous(p))
     return _response(p.report, case.code, case.state, report_id, p, linked=True)
 
 

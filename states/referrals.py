@@ -12,10 +12,10 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from models import Agency, Case, Referral
-from models.enums import CaseState
+from models.enums import CaseState, Event
 from states import audit, events
-from states.case_rows import case_to_change
 from states.actors import Actor
+from states.case_rows import case_to_change
 from states.clock import Clock
 from states.errors import InvalidInput, NotFound
 from states.policy import DEFAULT_POLICY, CommunePolicy
@@ -57,9 +57,9 @@ def refer(session: Session, clock: Clock, actor: Actor, code: str, agency_code: 
         raise InvalidInput("agency_code", "not_already_referred",
                            "Vụ việc đã được chuyển cho cơ quan này.",
                            "The case is already referred to this agency.")
-    event = audit.record(session, at=now, actor=actor, action="case.referred", case_id=case.id,
+    event = audit.record(session, at=now, actor=actor, action=Event.CASE_REFERRED, case_id=case.id,
                          after={"referral_id": referral.id, "agency": agency.code})
-    events.publish(session, policy, case, "case.referred", event.seq, now,
+    events.publish(session, policy, case, Event.CASE_REFERRED, event.seq, now,
                    referred_agency_id=agency.id)
     return referral
 

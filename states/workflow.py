@@ -14,11 +14,11 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from models import Agency, Case, EmergencyAction, Note, Official, Plan, Review, Service
-from models.enums import CaseState, ClosureReason, PlanStatus
+from models.enums import CaseState, ClosureReason, Event, PlanStatus, Trigger
 from states import audit, deadlines, events, referrals
 from states.access import require_case_write
-from states.case_rows import case_to_change, load_case_for_update
 from states.actors import Actor
+from states.case_rows import case_to_change, load_case_for_update
 from states.clock import Clock
 from states.commands import (
     AssessData,
@@ -244,17 +244,17 @@ def _deadline_events(session: Session, case: Case, trigger: str, data: BaseModel
     out = [trigger]
     if isinstance(data, AssessData):
         if data.emergency_action is not None:
-            out.append("record_emergency")
+            out.append(Trigger.RECORD_EMERGENCY)
             if data.emergency_action.separated_from_carer:
-                out.append("separated_from_carer")
+                out.append(Event.SEPARATED_FROM_CARER)
         elif data.emergency and not session.execute(
                 select(col(EmergencyAction.id)).where(
                     col(EmergencyAction.case_id) == case.id,
                     # a reopened case's old emergency action does not protect the child now
                     col(EmergencyAction.done_at) >= (case.reopened_at or case.received_at))).first():
-            out.append("emergency_decided")
+            out.append(Event.EMERGENCY_DECIDED)
     if isinstance(data, EmergencyActionData) and data.separated_from_carer:
-        out.append("separated_from_carer")
+        out.append(Event.SEPARATED_FROM_CARER)
     return out
 
 
@@ -295,10 +295,10 @@ def advance(session: Session, clock: Clock, actor: Actor, code: str, trigger: st
     events.publish(session, policy, case, f"case.{trigger}", event.seq, now,
                    state_changed=before["state"] != case.state)
     if "referred_agency_id" in details:  # a service started with an agency not yet on the case
-        events.publish(session, policy, case, "case.referred", event.seq, now,
+        events.publish(session, policy, case, Event.CASE_REFERRED, event.seq, now,
                        referred_agency_id=details["referred_agency_id"])
-    if "emergency_decided" in happened:
-        events.publish(session, policy, case, "emergency_decided", event.seq, now,
+    if Event.EMERGENCY_DECIDED in happened:
+        events.publish(session, policy, case, Event.EMERGENCY_DECIDED, event.seq, now,
                        due_kind="emergency_protection")
     return case
 
