@@ -18,8 +18,7 @@ from api.group_commit import GroupCommit
 from api.limits import BodyLimit, SecurityHeaders
 from api.ratelimit import Limiter, RateLimit, RateLimited
 from api.ratelimit import handle as rate_limited
-from api.routers import auth, users
-from api.routers import cases, deadlines, directory, exports, oversight, reports, webhooks
+from api.routers import auth, cases, deadlines, directory, exports, oversight, reports, users, webhooks
 from api.routers import search as case_search
 
 STATIC = Path(__file__).resolve().parent.parent / "web" / "static"

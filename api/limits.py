@@ -2,6 +2,7 @@
 arrive, so a client that sends no Content-Length cannot stream an unbounded body at us."""
 
 import json
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 

@@ -356,8 +356,11 @@ def main(argv: list[str] | None = None) -> int:
            f"{_pct(lat, 0.99):.3f}", f"{max(lat) if lat else float('nan'):.3f}",
            f"{_pct(r.raise_delays, 0.5):.3f}", f"{max(r.raise_delays) if r.raise_delays else float('nan'):.3f}",
            "yes" if ok else "NO")
-    fmt = lambda vals: "  ".join(str(v).ljust(w) if i == 0 else str(v).rjust(w)
-                                 for i, (v, w) in enumerate(zip(vals, widths)))
+
+    def fmt(vals: tuple[Any, ...]) -> str:
+        return "  ".join(str(v).ljust(w) if i == 0 else str(v).rjust(w)
+                         for i, (v, w) in enumerate(zip(vals, widths, strict=True)))
+
     print()
     print(fmt(cols))
     print("  ".join("-" * w for w in widths))

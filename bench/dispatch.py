@@ -8,9 +8,9 @@ is called until the outbox is empty. The provider is the real `TwilioProvider` (
 client over HTTP) pointed at `tests/fakes/twilio_server.FakeTwilio`, which runs in a child
 process by default (as Twilio would be remote: its CPU is not charged to the dispatcher's GIL;
 `--fake-in-process` to run it in this process), with TCP_NODELAY set on its sockets (see --nagle:
-without it every answer of the fake stalls ~40 ms, an artefact of the fake). With k dispatchers, k threads each run their own
-`Dispatcher` with its own provider (its own HTTP connection), as k worker processes would, except
-that they share this process's GIL.
+without it every answer of the fake stalls ~40 ms, an artefact of the fake). With k dispatchers, k
+threads each run their own `Dispatcher` with its own provider (its own HTTP connection), as k
+worker processes would, except that they share this process's GIL.
 
 A warm-up of 50 messages (connections, statement caches) is sent before the timed run.
 Reported per cell: messages sent, messages/s (M / wall time), the share of the wall time spent
@@ -352,7 +352,7 @@ def run_cell(kind: str, dispatchers: int, args: argparse.Namespace, fake: Any) -
         enqueue(db, WARMUP, "warm", history=args.history)
         warm: list[dict[str, Any]] = [{} for _ in workers]
         threads = [threading.Thread(target=drain, args=(d, time.monotonic() + 60, o))
-                   for (d, _), o in zip(workers, warm)]
+                   for (d, _), o in zip(workers, warm, strict=True)]
         for t in threads:
             t.start()
         for t in threads:
@@ -366,7 +366,8 @@ def run_cell(kind: str, dispatchers: int, args: argparse.Namespace, fake: Any) -
             return _check(cell, db, fake, args)
         results: list[dict[str, Any]] = [{} for _ in workers]
         deadline = time.monotonic() + args.timeout
-        threads = [threading.Thread(target=drain, args=(d, deadline, o)) for (d, _), o in zip(workers, results)]
+        threads = [threading.Thread(target=drain, args=(d, deadline, o))
+                   for (d, _), o in zip(workers, results, strict=True)]
         t0 = time.perf_counter()
         for t in threads:
             t.start()
@@ -402,7 +403,8 @@ WIDTHS = (8, 11, 9, 5, 8, 6, 7, 7, 7, 6, 8)
 
 
 def _fmt(values: tuple) -> str:
-    return "  ".join(str(v).ljust(w) if i == 0 else str(v).rjust(w) for i, (v, w) in enumerate(zip(values, WIDTHS)))
+    return "  ".join(str(v).ljust(w) if i == 0 else str(v).rjust(w)
+                     for i, (v, w) in enumerate(zip(values, WIDTHS, strict=True)))
 
 
 def _row(c: Cell, batch: int, mode: str) -> tuple:

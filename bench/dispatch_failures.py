@@ -42,10 +42,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import _shared  # noqa: E402
 from pydantic import TypeAdapter  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
-import _shared  # noqa: E402
 from flows.jobs import Dispatcher, run_sweep  # noqa: E402
 from models import Alert, Database, Official, OutboxMessage, crypto, open_database  # noqa: E402
 from models.enums import AgencyKind, Role  # noqa: E402

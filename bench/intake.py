@@ -216,7 +216,8 @@ async def run_cell(cell: Cell, port: int, make, duration: float, max_requests: i
                 t0 = time.perf_counter()
                 try:
                     status, data = await asyncio.wait_for(conn.request("POST", path, token, body), timeout)
-                except (TimeoutError, OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, HttpError) as exc:
+                except (TimeoutError, OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
+                        HttpError) as exc:
                     conn.close()
                     cell.errors += 1
                     if len(cell.error_bodies) < MAX_ERROR_BODIES:
@@ -467,7 +468,7 @@ NCPU = os.cpu_count() or 1
 
 def _fmt(values: tuple) -> str:
     return "  ".join(str(v).ljust(w) if i < 2 else str(v).rjust(w)
-                     for i, (v, w) in enumerate(zip(values, WIDTHS)))
+                     for i, (v, w) in enumerate(zip(values, WIDTHS, strict=True)))
 
 
 def _row(c: Cell) -> tuple:
@@ -490,7 +491,8 @@ def print_table(cells: list[Cell]) -> None:
     print("  ".join("-" * w for w in WIDTHS))
     for c in cells:
         print(_fmt(_row(c)))
-    print(f"\nreq/s: 2xx answers per second. srv ms/req: CPU time of the server per request, its worker processes included. "
+    print(f"\nreq/s: 2xx answers per second. srv ms/req: CPU time of the server per request, its worker "
+          f"processes included. "
           f"srv/bench/other cpu: % of one core used by the server process, by this load generator, and by "
           f"everything else on the host ({NCPU} cores = {100 * NCPU}%; PostgreSQL's backends and any other "
           f"jobs on the machine count as other).")

@@ -33,8 +33,8 @@ import models  # noqa: E402,F401  (all tables registered)
 from api.app import create_app  # noqa: E402
 from api.deps import Runtime  # noqa: E402
 from flows.jobs import Dispatcher  # noqa: E402
-from kipthoi.wiring import build_rate_limits  # noqa: E402
 from kipthoi.settings import Settings  # noqa: E402
+from kipthoi.wiring import build_rate_limits  # noqa: E402
 from models import Case, Database, crypto, open_database  # noqa: E402
 from models.enums import AgencyKind  # noqa: E402
 from models.migrate import upgrade  # noqa: E402

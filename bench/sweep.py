@@ -390,7 +390,8 @@ WIDTHS = (8, 9, 10, 7, 5, 7, 9, 7, 15, 14, 13)
 
 
 def _fmt(values: tuple) -> str:
-    return "  ".join(str(v).ljust(w) if i == 0 else str(v).rjust(w) for i, (v, w) in enumerate(zip(values, WIDTHS)))
+    return "  ".join(str(v).ljust(w) if i == 0 else str(v).rjust(w)
+                     for i, (v, w) in enumerate(zip(values, WIDTHS, strict=True)))
 
 
 def _row(c: Cell) -> tuple:

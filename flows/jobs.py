@@ -3,7 +3,6 @@ under APScheduler inside `kipthoi serve` (embedded). Both are safe to run twice 
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -12,6 +11,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from models import Alert, Case, Database, Deadline, Official, Report
+from models.enums import Role
 from notifications.digest import run_digests
 from notifications.dispatch import DispatchReport, HandedOver, RetryPolicy, Undelivered, dispatch_once
 from notifications.liveness import Identity
@@ -21,7 +21,6 @@ from notifications.routing import POSITIONS, resolve
 from notifications.templates import local_time
 from notifications.tokens import sign
 from states import audit, deadlines, retention
-from models.enums import Role
 from states.actors import Actor
 from states.clock import Clock
 from states.policy import CommunePolicy

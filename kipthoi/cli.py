@@ -2,6 +2,7 @@
 keys, retention."""
 
 import argparse
+import contextlib
 import os
 import sys
 
@@ -229,10 +230,8 @@ def _scheduler(_: argparse.Namespace, settings: Settings) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     scheduler.start()
     print("kipthoi scheduler running (Ctrl-C to stop)", flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         stop.wait()
-    except KeyboardInterrupt:
-        pass
     scheduler.shutdown()
     return 0
 
@@ -338,11 +337,13 @@ def main(argv: list[str] | None = None) -> int:
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
     db.add_parser("upgrade", help="migrate to the newest schema").set_defaults(func=_db_upgrade)
     audit = sub.add_parser("audit", help="audit trail").add_subparsers(dest="audit_command", required=True)
-    audit.add_parser("verify", help="check the hash chain; exit 1 and name the first broken event").set_defaults(func=_audit_verify)
+    audit.add_parser("verify", help="check the hash chain; exit 1 and name the first broken event").set_defaults(
+        func=_audit_verify)
     viewers = audit.add_parser("viewers", help="who has read the record of the child of a case")
     viewers.add_argument("code", help="a case code, e.g. NH-2026-000123")
     viewers.set_defaults(func=_audit_viewers)
-    retention = sub.add_parser("retention", help="data retention").add_subparsers(dest="retention_command", required=True)
+    retention = sub.add_parser("retention", help="data retention").add_subparsers(dest="retention_command",
+                                                                                   required=True)
     run_retention = retention.add_parser("run", help="anonymise closed cases past the retention limit")
     run_retention.add_argument("--dry-run", action="store_true", help="list the cases, change nothing")
     run_retention.set_defaults(func=_retention_run)

@@ -188,6 +188,7 @@ def _steps(progress: int, received: Any, i: int) -> list[tuple[str, Any, str]]:
         steps.append(("start_service", ServiceData(kind=ServiceKind.PSYCHOLOGICAL, agency_code="TYT",
                                                    started_on=date.today() - timedelta(days=5)), "w"))
     if progress >= 5:
-        steps.append(("review", ReviewData(findings="Trẻ đã ổn định.", risk_level=RiskLevel.LOW, outcome=ReviewOutcome.CLOSE), "w"))
+        steps.append(("review", ReviewData(findings="Trẻ đã ổn định.", risk_level=RiskLevel.LOW,
+                                           outcome=ReviewOutcome.CLOSE), "w"))
         steps.append(("close", CloseData(reason=ClosureReason.NO_LONGER_AT_RISK), "c"))
     return steps

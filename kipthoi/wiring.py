@@ -85,7 +85,8 @@ def build_jobs(settings: Settings | None = None, db: Database | None = None,
 
 def build_runtime(settings: Settings, clock: Clock | None = None, *, migrate: bool = True) -> Runtime:
     token = settings.sms.twilio_auth_token
-    return Runtime(db=open_db(settings, migrate=migrate), clock=clock or SystemClock(), policy=settings.commune_policy(),
+    return Runtime(db=open_db(settings, migrate=migrate), clock=clock or SystemClock(),
+                   policy=settings.commune_policy(),
                    twilio_auth_token=token.get_secret_value() if token else None,
                    auth=build_auth(settings), rate_limits=build_rate_limits(settings),
                    cors_origins=settings.api.cors_origin_list)

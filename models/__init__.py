@@ -13,9 +13,9 @@ from models.cases import (
 )
 from models.db import Database, open_database
 from models.deadlines import Alert, Deadline
+from models.directory import Agency, Official, Place
 from models.outbox import DeliveryReceipt, Dispatcher, OutboxMessage, RateBucket
 from models.referrals import Referral
-from models.directory import Agency, Official, Place
 from models.work import EmergencyAction, Note, Plan, Review, Service
 
 __all__ = [

@@ -142,9 +142,8 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """One command's transaction: commit on success, roll back on any error."""
-        with self._write_lock if self._write_lock is not None else nullcontext():
-            with self.transaction() as session:
-                yield session
+        with self._write_lock if self._write_lock is not None else nullcontext(), self.transaction() as session:
+            yield session
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

@@ -24,16 +24,16 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 from functools import lru_cache
+from typing import Any
 
 import phonenumbers
 from sqlalchemy import and_, bindparam, or_, select
 from sqlmodel import Session, col
 
 from models import Case, Child
-from models.statements import Statement
 from models.enums import CaseState
+from models.statements import Statement
 from states.text import normalise_name
 
 

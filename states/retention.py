@@ -126,12 +126,12 @@ def _erase_case(session: Session, case: Case) -> dict[str, int]:
         (Note, {"text": ERASED}),
     ):
         # Through the ORM, not a bulk UPDATE of literals, so the values are encrypted like any.
-        rows = list(session.execute(select(model).where(getattr(model, "case_id") == case.id)).scalars())
+        rows = list(session.execute(select(model).where(col(model.case_id) == case.id)).scalars())
         for row in rows:
             for name, value in values.items():
                 setattr(row, name, value)
             session.add(row)
-        counts[str(getattr(model, "__tablename__"))] = len(rows)
+        counts[str(model.__tablename__)] = len(rows)
     session.flush()
     return counts
 

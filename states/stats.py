@@ -8,7 +8,8 @@ many were met in time, met late, and are open past their limit.
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case as sql_case, func, select
+from sqlalchemy import and_, func, select
+from sqlalchemy import case as sql_case
 from sqlmodel import Session, col
 
 from models import Case, CaseAbuseForm, Child, Deadline, Report

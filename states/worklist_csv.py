@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
 from sqlmodel import Session, col
 
 from models import Case, Official, Place
@@ -22,7 +21,7 @@ from states.access import scope_rows
 from states.actors import Actor
 from states.clock import Clock
 from states.permissions import authorize
-from states.queries import CaseFilter, filtered_query, _forms
+from states.queries import CaseFilter, _forms, filtered_query
 
 LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
 MAX_ROWS = 10_000

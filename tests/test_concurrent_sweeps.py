@@ -21,10 +21,10 @@ from sqlalchemy import func, select
 from flows.jobs import Dispatcher, run_sweep
 from models import Alert, AuditEvent, Database, Deadline, OutboxMessage
 from models.enums import Role
+from notifications.config import NotifyConfig
 from notifications.providers import TwilioConfig, TwilioProvider
 from states import audit, intake
 from states.clock import FrozenClock
-from notifications.config import NotifyConfig
 from states.policy import CommunePolicy
 from states.report_data import AnyReport
 from tests import dbs
@@ -175,7 +175,7 @@ def test_two_sweep_processes_raise_each_alert_once(pg_only: None, db: Database, 
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(2)]
     outputs = [p.communicate(timeout=120) for p in procs]
-    for p, (out, err) in zip(procs, outputs, strict=True):
+    for p, (_, err) in zip(procs, outputs, strict=True):
         assert p.returncode == 0, err[-3000:]
     sweeps = [SWEEP_LINE.search(out) for out, _ in outputs]
     dispatches = [DISPATCH_LINE.search(out) for out, _ in outputs]

@@ -48,5 +48,6 @@ def test_an_idle_serve_writes_no_info_line_for_a_minute(db: Database, tmp_path: 
     assert [line for line in after.splitlines() if " INFO " in line] == [], after
     assert not re.search(r" (WARNING|ERROR) ", after), after
     # The same ticks are there at debug, demoted from APScheduler's INFO.
-    assert re.search(r" DEBUG apscheduler\.executors\.default Running job \"EmbeddedScheduler\.sweep_once", debug), debug
+    assert re.search(r" DEBUG apscheduler\.executors\.default Running job \"EmbeddedScheduler\.sweep_once",
+                     debug), debug
     assert not re.search(r" INFO apscheduler", debug)

@@ -7,8 +7,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 
 from api.deps import ActorOrPublic, CurrentActor, Runtime, RuntimeDep
-from api.group_commit import GroupCommit
 from api.errors import responses
+from api.group_commit import GroupCommit
 from api.schemas import NO_NUL, CitizenReceipt, HotlineReportStatus, PublicStatus, ReportAccepted
 from states import intake, queries
 from states.actors import Actor

@@ -21,7 +21,6 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 

@@ -7,9 +7,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from models.enums import Role
 from api.schemas import AgencyOut, OfficialOut, PlaceOut
 from models import AuditEvent, Database
+from models.enums import Role
 from tests.conftest import Commune, staff_report
 
 NEW_PLACE = {"code": "BAC-SON", "name": "Thôn Bắc Sơn"}

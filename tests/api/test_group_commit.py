@@ -43,7 +43,7 @@ def test_reports_sent_together_are_each_received_once_and_twins_replay(
     from models.enums import Role
 
     begins = _count_write_transactions(db)
-    bodies = [hotline_report(f"111-G-{i}", child={"full_name": f"Trẻ Nhóm {i}", "birth_date": "2016-01-0{}".format(i + 1),
+    bodies = [hotline_report(f"111-G-{i}", child={"full_name": f"Trẻ Nhóm {i}", "birth_date": f"2016-01-0{i + 1}",
                                                   "sex": "female"}) for i in range(4)]
     bodies.append(bodies[0])  # the hotline resends the first one while it is being written
     answers = asyncio.run(_post_together(runtime, commune.headers(Role.HOTLINE), bodies))

@@ -36,7 +36,6 @@ from states.passwords import HashCost, Passwords
 from states.policy import CommunePolicy
 from states.report_data import CitizenReport, HotlineReport, StaffReport
 from states.workflow import TRIGGER_DATA
-from tests import dbs
 from tests.conftest import AGENCIES, PLACES, ROLE_AGENCY, T0, Commune, hotline_report, staff_report
 
 # The argon2 cost is lowered (a setting), as in test_auth.py: logins are generated too.

@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from starlette.responses import HTMLResponse
 from fastapi.routing import APIRoute, iter_route_contexts
+from starlette.responses import HTMLResponse
 
 from api.app import create_app
 from api.deps import Runtime
@@ -79,7 +79,7 @@ def test_page_renders_with_the_outside_network_cut(route: str, kipthoi_server: K
     stopped = [u for p in guarded_page.problems if "Content Security Policy" in p
                for u in re.findall(r"'(https?://[^']+)'", p) if urlsplit(u).hostname not in LOCAL_HOSTS]
     assert set(stopped) <= STOPPED_BY_CSP.get(route, set()), stopped
-    broken = [p for p in guarded_page.problems if ("page error" in p and not EXPECTED_ERROR.get(route, "@") in p)
+    broken = [p for p in guarded_page.problems if ("page error" in p and EXPECTED_ERROR.get(route, "@") not in p)
               or ("Content Security Policy" in p and not any(u in p for u in stopped))]
     assert broken == [], broken
     headers = httpx.get(kipthoi_server.url(path)).headers

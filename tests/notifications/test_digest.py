@@ -68,7 +68,8 @@ def submit(db: Database, clock: FrozenClock, policy: CommunePolicy, *reports: Ci
 
 def statuses(db: Database) -> Counter[str]:
     with db.read() as s:
-        return Counter(s.execute(select(col(OutboxMessage.status)).where(col(OutboxMessage.channel) == "sms")).scalars())
+        return Counter(s.execute(select(col(OutboxMessage.status))
+                                 .where(col(OutboxMessage.channel) == "sms")).scalars())
 
 
 def test_a_burst_of_anonymous_reports_rings_each_official_once(
@@ -172,7 +173,8 @@ def test_two_dispatchers_at_once_send_one_digest(
     for t in threads:
         t.join()
     with db.read() as s:
-        digests = Counter(s.execute(select(col(OutboxMessage.official_id)).where(col(OutboxMessage.kind) == "digest")).scalars())
+        digests = Counter(s.execute(select(col(OutboxMessage.official_id))
+                                    .where(col(OutboxMessage.kind) == "digest")).scalars())
     assert digests and set(digests.values()) == {1}, digests
     assert sum(made) == len(digests)
 

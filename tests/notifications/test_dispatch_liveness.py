@@ -3,6 +3,7 @@ process killed with SIGKILL mid-send against the wire-level Twilio fake, a survi
 taking its claims over at once (not after the two-minute lease), and a connection lost between
 Twilio's answer and the recording of it (a TCP proxy in front of PostgreSQL, cut)."""
 
+import contextlib
 import os
 import select as selectors
 import signal
@@ -22,8 +23,8 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from flows.jobs import Dispatcher
-from models import Database, Dispatcher as DispatcherRow, Official, OutboxMessage, open_database
-from models.enums import Role
+from models import Database, Official, OutboxMessage, open_database
+from models import Dispatcher as DispatcherRow
 from notifications.dispatch import DispatchReport
 from notifications.outbox import enqueue_sms
 from notifications.providers import TwilioConfig, TwilioProvider
@@ -236,10 +237,8 @@ class CuttableProxy:
             pairs, self.pairs = self.pairs, []
         for pair in pairs:
             for s in pair:
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     def close(self) -> None:
         self.closed = True

@@ -4,8 +4,8 @@ official in time goes to the next level of the ladder, and the head hears the of
 unreachable. Sent through the real `twilio` client to the wire-level fake."""
 
 import json
-from dataclasses import replace
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 

@@ -356,7 +356,8 @@ def test_catch_up_after_downtime_raises_overdue_and_every_escalation_once_in_ord
     assert world.alerts(code) == [(2, "overdue", "worker"), (3, "escalation", "head"),
                                   (4, "escalation", "chair"), (5, "escalation", "province")]
     rows = world._all(select(Alert).order_by(Alert.id))
-    assert [(a.due_at, a.raised_at) for a in rows] == [(t, at(3, 5)) for t in (at(2, 20), at(2, 22), at(3, 0), at(3, 2))]
+    assert [(a.due_at, a.raised_at) for a in rows] == [
+        (t, at(3, 5)) for t in (at(2, 20), at(2, 22), at(3, 0), at(3, 2))]
     assert [(e["stage"], e["level"]) for e in world.events(code, "deadline.alert")] == [
         (2, "worker"), (3, "head"), (4, "chair"), (5, "province")]
     assert [m.official_id for m in world.alert_sms(code)] == [

@@ -289,10 +289,10 @@ def test_the_migration_will_not_downgrade_over_encrypted_values(legacy_db: Datab
     with legacy_db.write() as s:
         s.add(Child(full_name=LEGACY_NAME, sex="female"))
     cfg = alembic_config(legacy_db.url)
-    with pytest.raises(RuntimeError, match=r"child\.full_name holds encrypted values"):
-        with legacy_db.writer.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.downgrade(cfg, BEFORE)
+    with (pytest.raises(RuntimeError, match=r"child\.full_name holds encrypted values"),
+          legacy_db.writer.begin() as conn):
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, BEFORE)
     with legacy_db.read() as s:  # nothing was undone
         assert s.execute(select(Child)).scalar_one().full_name == LEGACY_NAME
 

@@ -63,7 +63,7 @@ BIRTHS = (date(2016, 5, 1), date(2012, 1, 9), date(2009, 6, 1), None)
 ADULT = date(2006, 1, 1)  # 20 years old: not a child, refused at intake
 
 # --- the specification: (trigger, from state) -> (to state, None = stays; roles allowed) ------
-R, A, I, SU, C = "received", "assessed", "intervened", "supported", "closed"
+R, A, I, SU, C = "received", "assessed", "intervened", "supported", "closed"  # noqa: E741 (I: intervened)
 WORKERS, LEADERS, CHAIR = {Role.CASE_WORKER, Role.HEAD, Role.CHAIR}, {Role.HEAD, Role.CHAIR}, {Role.CHAIR}
 SPEC: dict[tuple[str, str], tuple[str | None, set[Role]]] = {
     ("assess", R): (A, WORKERS), ("record_emergency", R): (None, WORKERS),
