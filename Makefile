@@ -1,4 +1,5 @@
 # Two commands matter: `make serve` and `make test` (see README). Both build .venv first.
+# `make check` (types and lint) runs in CI before the tests.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -10,7 +11,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-.PHONY: install serve demo test bench
+.PHONY: install serve demo test check bench
 install: $(STAMP)
 
 serve: $(STAMP)
@@ -21,6 +22,12 @@ serve: $(STAMP)
 # per test, a PostgreSQL schema per worker), so the suite runs in about half the time.
 test: $(STAMP)
 	$(BIN)/python -m pytest -n auto --durations=10 $(PYTEST_ARGS)
+
+# mypy --strict over the source packages (files and settings in pyproject.toml), then ruff over
+# the whole tree, tests included.
+check: $(STAMP)
+	$(BIN)/mypy
+	$(BIN)/ruff check .
 
 bench: $(STAMP)
 	$(BIN)/python bench/intake.py
