@@ -17,7 +17,7 @@ from states.guards import CaseFacts
 from states.machine import TRIGGERS, allowed_triggers, fire
 from states.permissions import authorize_trigger
 
-R, A, I, SU, C = "received", "assessed", "intervened", "supported", "closed"
+R, A, I, SU, C = "received", "assessed", "intervened", "supported", "closed"  # noqa: E741 (I: intervened)
 
 # (state, trigger) -> state after the trigger. Every pair not listed here is illegal.
 LEGAL: dict[tuple[str, str], str] = {
