@@ -12,7 +12,8 @@ from sqlalchemy import JSON, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from models.crypto import EncryptedDate, EncryptedJSON, EncryptedStr
-from models.types import UTCDateTime
+from models.enums import CaseState
+from models.types import EnumText, UTCDateTime
 
 # Blind indexes (states/matching.py): "<index key id>.<HMAC-SHA256 hex>", never a name in clear.
 INDEX_LENGTH = 80
@@ -50,7 +51,7 @@ class Case(SQLModel, table=True):
     __tablename__ = "case_file"
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=32, unique=True)
-    state: str = Field(max_length=16, index=True)
+    state: CaseState = Field(sa_type=EnumText(CaseState, 16), index=True)
     child_id: int = Field(foreign_key="child.id", index=True)
     place_id: int | None = Field(default=None, foreign_key="place.id", index=True)
     case_type: str | None = Field(default=None, max_length=32)

@@ -8,7 +8,8 @@ from datetime import datetime
 from sqlalchemy import Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-from models.types import UTCDateTime
+from models.enums import AlertKind, DeadlineStatus
+from models.types import EnumText, UTCDateTime
 
 
 class Deadline(SQLModel, table=True):
@@ -20,7 +21,7 @@ class Deadline(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="case_file.id", index=True)
     kind: str = Field(max_length=32)
-    status: str = Field(default="open", max_length=12)  # open | met | cancelled
+    status: DeadlineStatus = Field(default=DeadlineStatus.OPEN, sa_type=EnumText(DeadlineStatus, 12))
     opened_at: datetime = Field(sa_type=UTCDateTime)
     starts_at: datetime = Field(sa_type=UTCDateTime)
     due_at: datetime = Field(sa_type=UTCDateTime)
@@ -40,7 +41,7 @@ class Alert(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     deadline_id: int = Field(foreign_key="deadline.id", index=True)
     stage: int
-    kind: str = Field(max_length=16)  # reminder | overdue | escalation
+    kind: AlertKind = Field(sa_type=EnumText(AlertKind, 16))
     level: str = Field(max_length=16)  # who it went to: worker | head | chair | province
     due_at: datetime = Field(sa_type=UTCDateTime)
     raised_at: datetime = Field(sa_type=UTCDateTime)

@@ -53,6 +53,34 @@ ROUTE_EVENTS: frozenset[str] = frozenset(f"case.{t}" for t in Trigger) | {
     Event.CASE_OPENED, Event.REPORT_LINKED, Event.CASE_REFERRED, Event.EMERGENCY_DECIDED}
 
 
+class DeadlineStatus(StrEnum):
+    OPEN = "open"
+    MET = "met"
+    CANCELLED = "cancelled"
+
+
+class AlertKind(StrEnum):
+    """The stages of a deadline's ladder (states/deadlines.py)."""
+
+    REMINDER = "reminder"
+    OVERDUE = "overdue"
+    ESCALATION = "escalation"
+
+
+class OutboxStatus(StrEnum):
+    """pending → sending → sent | failed | dead | expired; held → digested (an SMS told in a
+    digest instead). Delivery receipts go to `delivery_status`, not here."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    DEAD = "dead"
+    EXPIRED = "expired"
+    HELD = "held"
+    DIGESTED = "digested"
+
+
 class Channel(StrEnum):
     PHONE = "phone"
     IN_PERSON = "in_person"

@@ -7,7 +7,8 @@ from typing import Any
 from sqlalchemy import JSON, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-from models.types import UTCDateTime
+from models.enums import OutboxStatus
+from models.types import EnumText, UTCDateTime
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -36,7 +37,7 @@ class OutboxMessage(SQLModel, table=True):
     segments: int = Field(default=1)
     # pending -> sending -> sent (-> delivered/undelivered by callback) | failed | dead;
     # held (over the official's ceiling, or an anonymous report) -> digested (told in a digest)
-    status: str = Field(default="pending", max_length=12, index=True)
+    status: OutboxStatus = Field(default=OutboxStatus.PENDING, sa_type=EnumText(OutboxStatus, 12), index=True)
     # The dispatcher (`Dispatcher.id`) whose claim this `sending` row is under.
     claimed_by: int | None = Field(default=None)
     attempts: int = Field(default=0)

@@ -6,9 +6,10 @@ be computed from the same text on both.
 """
 
 from datetime import UTC, datetime
-from typing import Any, cast
+from enum import StrEnum
+from typing import Any, Generic, TypeVar, cast
 
-from sqlalchemy import DateTime
+from sqlalchemy import DateTime, String
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
@@ -33,3 +34,26 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return cast(datetime, value.replace(tzinfo=UTC))
         return cast(datetime, value.astimezone(UTC))
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+class EnumText(TypeDecorator[E], Generic[E]):
+    """A status stored as its plain value in a VARCHAR (no database enum type, so adding a
+    value needs no migration) but read back as the enum, and checked on the way in: a typo in
+    a status written anywhere (ORM, Core update, the driver-cursor statements) fails loudly
+    instead of leaving a row that no query ever finds."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[E], length: int) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> E | None:
+        return None if value is None else self.enum(value)

@@ -9,7 +9,8 @@ from datetime import date, datetime
 from sqlmodel import Field, SQLModel
 
 from models.crypto import EncryptedStr
-from models.types import UTCDateTime
+from models.enums import PlanStatus
+from models.types import EnumText, UTCDateTime
 
 
 class EmergencyAction(SQLModel, table=True):
@@ -31,7 +32,7 @@ class Plan(SQLModel, table=True):
     __tablename__ = "plan"
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="case_file.id", index=True)
-    status: str = Field(max_length=16)
+    status: PlanStatus = Field(sa_type=EnumText(PlanStatus, 16))
     goals: str = Field(sa_type=EncryptedStr("plan.goals"))
     measures: str = Field(sa_type=EncryptedStr("plan.measures"))
     submitted_at: datetime = Field(sa_type=UTCDateTime)

@@ -34,6 +34,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlmodel import Session, col
 
 from models import Database, OutboxMessage
+from models.enums import OutboxStatus
 from notifications.config import NotifyConfig
 from notifications.liveness import Identity, bury, probe_dead
 from notifications.outbox import enqueue_sms, is_operational
@@ -159,7 +160,7 @@ def claim(db: Database, now: datetime, batch: int, retry: RetryPolicy, owner: in
                                               col(OutboxMessage.next_attempt_at) <= now)
             rows += [r for r in _ready(due, session, batch) if r.id not in taken][:batch - len(rows)]
         for row in rows:
-            row.status, row.attempts, row.claimed_by = "sending", row.attempts + 1, owner
+            row.status, row.attempts, row.claimed_by = OutboxStatus.SENDING, row.attempts + 1, owner
             row.next_attempt_at = now + retry.lease
             session.add(row)
         return [Claimed(r.id or 0, r.channel, r.recipient, r.body, r.payload, r.attempts, r.official_id,
