@@ -7,10 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlmodel import Session, col
+from sqlmodel import Session
 
-from models import Alert, Case, Database, Deadline, Official, Report
+from models import Alert, Case, Database, Deadline, Official
 from models.enums import Role
 from notifications.digest import run_digests
 from notifications.dispatch import DispatchReport, HandedOver, RetryPolicy, Undelivered, dispatch_once
@@ -22,11 +21,12 @@ from notifications.templates import local_time
 from notifications.tokens import sign
 from states import audit, deadlines, retention
 from states.actors import Actor
+from states.case_rows import first_report
 from states.clock import Clock
 from states.policy import CommunePolicy
 
 log = logging.getLogger(__name__)
-DISPATCHER = Actor(ref="system:dispatcher", role=None)
+DISPATCHER = Actor.system("dispatcher")
 
 
 @dataclass
@@ -63,7 +63,7 @@ def run_sweep(db: Database, clock: Clock, policy: CommunePolicy, batch: int = 50
     return report
 
 
-RETENTION = Actor(ref="system:retention", role=Role.ADMIN)
+RETENTION = Actor.system("retention", Role.ADMIN)
 
 
 def run_retention(db: Database, clock: Clock, policy: CommunePolicy, *, dry_run: bool = False,
@@ -155,8 +155,7 @@ def hand_over_alert(session: Session, policy: CommunePolicy, now: datetime,
     reached = [i for i, level in enumerate(levels)
                if level == alert.level or position in POSITIONS.get(level, ())]
     case = session.get_one(Case, deadline.case_id)
-    school = session.execute(select(col(Report.school_agency_id)).where(col(Report.case_id) == case.id)
-                             .order_by(col(Report.id)).limit(1)).scalar_one_or_none()
+    school = first_report(session, case.id).school_agency_id
     for level in levels[max(reached, default=len(levels)) + 1:]:
         people = [o for o in resolve(session, level, assignee_id=case.assignee_id, school_agency_id=school)
                   if o.id != failed.official_id]

@@ -15,7 +15,7 @@ from models import Database, Place
 from models.enums import AgencyKind, ClosureReason, ReviewOutcome, RiskLevel, Role, ServiceKind
 from states import directory, intake, referrals, workflow
 from states.accounts import KEY_PREFIX, UserIn, create_user
-from states.actors import SYSTEM, Actor
+from states.actors import PUBLIC, SYSTEM, Actor
 from states.clock import FrozenClock, SystemClock
 from states.commands import (
     AssessData,
@@ -142,7 +142,7 @@ def _file_and_move(db: Database, policy: CommunePolicy, actors: dict[Role, Actor
     else:
         report = CitizenReport(channel="online", place_code=place, narrative=common["narrative"],
                                abuse_forms=FORMS[i], child=common["child"])
-        actor = Actor(ref="public", role=None)
+        actor = PUBLIC
     with db.write() as s:
         result = intake.submit_report(s, clock, actor, policy, report)
         from models import Case, Report
@@ -159,7 +159,7 @@ def _file_and_move(db: Database, policy: CommunePolicy, actors: dict[Role, Actor
         clock.advance(timedelta(hours=6))
         with db.write() as s:
             version = workflow.advance(s, clock, {"w": worker, "c": chair, "h": head}[who], code,
-                                       trigger, data, version).version
+                                       trigger, data, version, policy).version
     if PROGRESS[i] >= 1 and set(FORMS[i]) & {"violence", "sexual_abuse", "trafficking"}:
         # Crimes go to the police: the demo's police account then has cases to read.
         clock.advance(timedelta(hours=1))

@@ -95,7 +95,7 @@ def actor_for_key(session: Session, key: str) -> Actor | None:
     ).scalar_one_or_none()
     if found is None:
         return None
-    return Actor(ref=f"user:{found.id}", role=Role(found.role), official_id=found.official_id)
+    return Actor.of_user(found)
 
 
 def account_of(session: Session, actor: Actor) -> User:

@@ -27,7 +27,6 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
 
 from models import LoginThrottle, User
-from models.enums import Role
 from states import audit, sessions
 from states.actors import PUBLIC, Actor
 from states.clock import Clock
@@ -137,7 +136,7 @@ def _count_failure(session: Session, now: datetime, config: AuthConfig,
 
 
 def _user_actor(user: User) -> Actor:
-    return Actor(ref=f"user:{user.id}", role=Role(user.role), official_id=user.official_id)
+    return Actor.of_user(user)
 
 
 def _record_failure(session: Session, now: datetime, config: AuthConfig, attempt: "Attempt",

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import func, literal, select
 from sqlmodel import Session, col
 
-from models import Alert, Case, Deadline, Official, OutboxMessage, Report, User
+from models import Alert, Case, Deadline, Official, OutboxMessage, User
 from models.enums import Event
 from models.statements import Statement
 from notifications.config import NotifyConfig
@@ -27,11 +27,12 @@ from notifications.tokens import sign
 from states import audit
 from states.access import require_case_write
 from states.actors import Actor
+from states.case_rows import first_report
 from states.deadline_policy import DeadlinePolicy, DeadlineRule
 from states.errors import DomainError, InvalidInput, NotFound
 from states.permissions import authorize
 
-SWEEPER = Actor(ref="system:deadline-sweep", role=None)
+SWEEPER = Actor.system("deadline-sweep")
 
 
 @dataclass(frozen=True)
@@ -196,8 +197,7 @@ def _raise(session: Session, notify: NotifyConfig, rule: DeadlineRule, row: Dead
                   due_at=stage.at, raised_at=now)
     session.add(alert)
     session.flush()
-    school = session.execute(select(col(Report.school_agency_id)).where(col(Report.case_id) == case.id)
-                             .order_by(col(Report.id)).limit(1)).scalar_one_or_none()
+    school = first_report(session, case.id).school_agency_id
     recipients = resolve(session, stage.level, assignee_id=case.assignee_id, school_agency_id=school)
     fallback = not recipients
     if fallback:  # nobody holds that position: the administrator must hear, not no one
@@ -263,8 +263,7 @@ def _on_ladder(session: Session, policy: DeadlinePolicy, row: Deadline, case: Ca
                                                      col(OutboxMessage.dedupe_key).startswith("handover:"))
     ).scalars())
     roster = Roster.load(session)
-    school = session.execute(select(col(Report.school_agency_id)).where(col(Report.case_id) == case.id)
-                             .order_by(col(Report.id)).limit(1)).scalar_one_or_none()
+    school = first_report(session, case.id).school_agency_id
 
     def holding(level: str) -> set[int]:
         found = roster.resolve(level, assignee_id=case.assignee_id, school_agency_id=school)
@@ -291,7 +290,7 @@ def _link_official_may_act(session: Session, policy: DeadlinePolicy, official_id
 
 
 def link_actor(official_id: int) -> Actor:
-    return Actor(ref=f"official:{official_id}", role=None, official_id=official_id)
+    return Actor.by_link(official_id)
 
 
 def acknowledge_by_link(session: Session, now: datetime, official_id: int, deadline_id: int,

@@ -5,8 +5,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from models import Case, CaseAbuseForm, Deadline, Report
+from models import Case, CaseAbuseForm, Deadline
 from notifications.outbox import CaseEvent, notify
+from states.case_rows import first_report
 from states.policy import CommunePolicy
 
 
@@ -15,9 +16,7 @@ def publish(session: Session, policy: CommunePolicy, case: Case, name: str, seq:
             referred_agency_id: int | None = None, digest: bool = False) -> int:
     forms = tuple(session.execute(
         select(col(CaseAbuseForm.form)).where(col(CaseAbuseForm.case_id) == case.id)).scalars())
-    first = session.execute(
-        select(col(Report.hotline_ref), col(Report.school_agency_id)).where(col(Report.case_id) == case.id)
-        .order_by(col(Report.id)).limit(1)).first()
+    first = first_report(session, case.id)
     due_at = None
     if due_kind is not None:
         due_at = session.execute(
@@ -26,6 +25,6 @@ def publish(session: Session, policy: CommunePolicy, case: Case, name: str, seq:
     event = CaseEvent(
         name=name, seq=seq, at=now, case_id=case.id or 0, case_code=case.code, state=case.state,
         abuse_forms=forms, assignee_id=case.assignee_id,
-        school_agency_id=first[1] if first else None, hotline_ref=first[0] if first else None,
+        school_agency_id=first.school_agency_id, hotline_ref=first.hotline_ref,
         state_changed=state_changed, due_at=due_at, referred_agency_id=referred_agency_id, digest=digest)
     return notify(session, policy.notify, event)

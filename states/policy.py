@@ -26,4 +26,3 @@ class CommunePolicy:
     retention_years: int = 5
 
 
-DEFAULT_POLICY = CommunePolicy()

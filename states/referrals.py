@@ -18,7 +18,7 @@ from states.actors import Actor
 from states.case_rows import case_to_change
 from states.clock import Clock
 from states.errors import InvalidInput, NotFound
-from states.policy import DEFAULT_POLICY, CommunePolicy
+from states.policy import CommunePolicy
 
 
 def active_referral(session: Session, case_id: int | None, agency_id: int | None) -> Referral | None:
@@ -41,7 +41,7 @@ def ensure_referral(session: Session, case: Case, agency: Agency, actor: Actor,
 
 
 def refer(session: Session, clock: Clock, actor: Actor, code: str, agency_code: str,
-          policy: CommunePolicy = DEFAULT_POLICY) -> Referral:
+          policy: CommunePolicy) -> Referral:
     """Refer the case; the agency's contact gets an SMS (no personal data: the case code)."""
     case = case_to_change(session, actor, code, "case.refer")
     if case.state == CaseState.CLOSED:

@@ -20,7 +20,6 @@ from sqlalchemy import select, update
 from sqlmodel import Session, col
 
 from models import AuthSession, RefreshToken, User
-from models.enums import Role
 from states.actors import Actor
 
 ALGORITHM = "HS256"
@@ -140,5 +139,5 @@ def login_for_access_token(session: Session, now: datetime, config: TokenConfig,
     ).scalar_one_or_none()
     if user is None:
         return None
-    actor = Actor(ref=f"user:{user.id}", role=Role(user.role), official_id=user.official_id)
+    actor = Actor.of_user(user)
     return Login(actor=actor, user_id=user.id or 0, session_id=sid)

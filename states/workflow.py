@@ -34,7 +34,7 @@ from states.errors import InvalidInput, NotFound, StaleVersion
 from states.guards import CaseFacts
 from states.machine import fire
 from states.permissions import authorize_any_trigger, authorize_trigger
-from states.policy import DEFAULT_POLICY, CommunePolicy
+from states.policy import CommunePolicy
 
 TRIGGER_DATA: dict[str, type[BaseModel]] = {
     "assess": AssessData,
@@ -259,7 +259,7 @@ def _deadline_events(session: Session, case: Case, trigger: str, data: BaseModel
 
 
 def advance(session: Session, clock: Clock, actor: Actor, code: str, trigger: str,
-            data: BaseModel, expected_version: int, policy: CommunePolicy = DEFAULT_POLICY) -> Case:
+            data: BaseModel, expected_version: int, policy: CommunePolicy) -> Case:
     """Fire `trigger` on the case: the one way a case changes state. Its deadlines, audit event
     and outgoing messages are written in the same transaction."""
     authorize_any_trigger(actor, trigger)

@@ -73,7 +73,7 @@ def test_same_trigger_same_version_exactly_one_wins(
         with db.write() as s:
             case = workflow.advance(s, clock, commune.actors[roles[i % 3]], code, "assess",
                                     AssessData(risk_level=risks[i % 3], emergency=False),
-                                    expected_version=1)
+                                    expected_version=1, policy=policy)
             return case.state, case.version, case.risk_level
 
     results = run_together(fire)

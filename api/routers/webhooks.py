@@ -15,7 +15,7 @@ from states.actors import Actor
 
 router = APIRouter(tags=["webhooks"])
 PATH = "/webhooks/twilio/status"
-CALLBACKS = Actor(ref="system:twilio-callback", role=None)
+CALLBACKS = Actor.system("twilio-callback")
 
 
 @router.post(PATH, status_code=204, responses=responses(403, 422))

@@ -76,7 +76,7 @@ def kinds(db: Database, clock: FrozenClock, policy: CommunePolicy, commune: Comm
         for kind, official in ((OWN, Role.CASE_WORKER), (OTHER, Role.HEAD), (REFERRED, Role.HEAD)):
             case = workflow.assign(s, clock, head, codes[kind], commune.officials[official], 1)
             versions[kind] = case.version
-        referrals.refer(s, clock, head, codes[REFERRED], "CA")
+        referrals.refer(s, clock, head, codes[REFERRED], "CA", policy)
     return Kinds(codes=codes, versions=versions)
 
 

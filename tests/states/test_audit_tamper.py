@@ -49,11 +49,12 @@ def trail(db: Database, clock: FrozenClock, policy: CommunePolicy, commune: Comm
                                     report).response["case_code"]
     clock.advance(timedelta(minutes=5))
     with db.write() as s:
-        workflow.advance(s, clock, worker, code, "assess", AssessData(risk_level="high", emergency=False), 1)
+        workflow.advance(s, clock, worker, code, "assess", AssessData(risk_level="high", emergency=False), 1,
+                         policy)
     clock.advance(timedelta(minutes=5))
     with db.write() as s:
         workflow.advance(s, clock, worker, code, "submit_plan",
-                         PlanData(goals="An toàn", measures="Tư vấn"), 2)
+                         PlanData(goals="An toàn", measures="Tư vấn"), 2, policy)
     clock.advance(timedelta(minutes=5))
     with db.write() as s:
         workflow.add_note(s, clock, worker, code, "Đã gọi điện cho gia đình (giả lập).")
