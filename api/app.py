@@ -14,7 +14,6 @@ from fastapi.staticfiles import StaticFiles
 
 from api import docs, errors
 from api.deps import Runtime
-from api.group_commit import GroupCommit
 from api.limits import BodyLimit, SecurityHeaders
 from api.ratelimit import Limiter, RateLimit, RateLimited
 from api.ratelimit import handle as rate_limited
@@ -53,8 +52,6 @@ def create_app(runtime: Runtime, *, max_body_bytes: int = 256 * 1024,
     )
     docs.install(app, "kipthoi")
     app.state.runtime = runtime
-    # Intake's writes share transactions on SQLite (api/group_commit.py); not on PostgreSQL.
-    app.state.group_commit = GroupCommit(runtime.db) if runtime.db.is_sqlite else None
     errors.install(app)
 
     app.add_middleware(SecurityHeaders)

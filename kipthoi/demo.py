@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from models import Database, Place
+from models import Case, Database, Place, Report
 from models.enums import AgencyKind, ClosureReason, ReviewOutcome, RiskLevel, Role, ServiceKind
 from states import directory, intake, referrals, workflow
 from states.accounts import KEY_PREFIX, UserIn, create_user
@@ -143,10 +143,8 @@ def _file_and_move(db: Database, policy: CommunePolicy, actors: dict[Role, Actor
         report = CitizenReport(channel="online", place_code=place, narrative=common["narrative"],
                                abuse_forms=FORMS[i], child=common["child"])
         actor = PUBLIC
-    with db.write() as s:
-        result = intake.submit_report(s, clock, actor, policy, report)
-        from models import Case, Report
-
+    result = intake.receive_now(db, clock, actor, policy, report)
+    with db.read() as s:
         code = s.execute(select(col(Case.code)).join(Report, col(Report.case_id) == col(Case.id)).where(
             col(Report.tracking_code) == result.response["tracking_code"])).scalar_one()
     steps = _steps(PROGRESS[i], received, i)

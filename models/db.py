@@ -9,13 +9,17 @@ reads use a second engine whose transactions stay deferred, so they never wait o
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlmodel import Session
+
+from models.group_commit import GroupCommit
+
+T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
@@ -89,7 +93,7 @@ class WriterLock:
                 raise
 
     def release(self) -> None:
-        """May be called from another thread than `acquire` (api/group_commit.py waits for the
+        """May be called from another thread than `acquire` (models/group_commit.py waits for the
         lock on a helper thread and writes on the event loop's)."""
         try:
             if self._fd is not None:
@@ -129,6 +133,8 @@ class Database:
     # SQLite takes one writer at a time anyway: writers queue here instead of polling SQLite's
     # busy handler (see WriterLock). None on PostgreSQL, whose row locks do the queueing.
     _write_lock: WriterLock | None = None
+    # SQLite's group commit, made on first use (it lives on the event loop of its callers).
+    _group: list[GroupCommit] = field(default_factory=list, repr=False, compare=False)
 
     @property
     def is_sqlite(self) -> bool:
@@ -144,6 +150,19 @@ class Database:
         """One command's transaction: commit on success, roll back on any error."""
         with self._write_lock if self._write_lock is not None else nullcontext(), self.transaction() as session:
             yield session
+
+    async def write_batched(self, fn: Callable[[Session], T]) -> T:
+        """`fn` in a write transaction, for a caller on the event loop. On SQLite the commands
+        that arrive together share one transaction, each in its own savepoint: one write lock
+        and one durable commit for the group (models/group_commit.py); on PostgreSQL each has
+        its own transaction, as with `write`. Either way `fn`'s result comes back only once its
+        writes are committed, and a failing `fn` is rolled back alone."""
+        if not self.is_sqlite:
+            with self.write() as session:
+                return fn(session)
+        if not self._group:
+            self._group.append(GroupCommit(self))
+        return await self._group[0].write(fn)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

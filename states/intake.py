@@ -4,15 +4,18 @@ Idempotent: a repeated 111 reference, or a repeated `Idempotency-Key` from the s
 returns the first answer and never opens a second case. A report about a child who already
 has an open case is linked to it instead (see `states/matching.py` for the rule)."""
 
+import asyncio
 import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import bindparam, select
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
-from models import Case, CaseAbuseForm, Child, IdempotencyRecord, Report, Reporter
+from models import Case, CaseAbuseForm, Child, Database, IdempotencyRecord, Report, Reporter
 from models.enums import AgencyKind, CaseFlag, CaseState, Event, Role
 from models.statements import Statement
 from notifications.outbox import CaseEvent, notify
@@ -107,11 +110,44 @@ class Prepared:
     deadlines: list[dict[str, Any]]
 
 
+async def receive(db: Database, clock: Clock, actor: Actor, policy: CommunePolicy,
+                  report: HotlineReport | StaffReport | CitizenReport,
+                  idempotency_key: str | None = None) -> IntakeResult:
+    """Receive a report: the one way in, for the API, the CLI and the demo.
+
+    Checks and lookups run first on a read session (`prepare`), so that the write transaction
+    holds only what must see the newest data, and the inserts (`apply`); on SQLite the write
+    joins the reports arriving with it in one transaction (`Database.write_batched`). Both
+    steps run on the caller's thread — the event loop's, in the API: each intake's transaction
+    holds a lock every writer queues on (SQLite's one writer; on PostgreSQL the audit trail's
+    head row), and a holder competing for the GIL with other threads holds it longer.
+
+    A twin of this request (the same key or 111 reference) that commits between our replay
+    check and our insert makes the insert fail on the unique key: the request is then worked
+    out again, and answered as a replay of the twin."""
+    for attempt in (1, 2):
+        with db.read() as session:  # no query at all, once the thôn and school are known
+            prepared = prepare(session, clock, actor, policy, report, idempotency_key)
+        try:
+            return await db.write_batched(partial(apply, p=prepared))
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def receive_now(db: Database, clock: Clock, actor: Actor, policy: CommunePolicy,
+                report: HotlineReport | StaffReport | CitizenReport,
+                idempotency_key: str | None = None) -> IntakeResult:
+    """`receive` for a caller with no event loop (the CLI, the demo)."""
+    return asyncio.run(receive(db, clock, actor, policy, report, idempotency_key))
+
+
 def submit_report(session: Session, clock: Clock, actor: Actor, policy: CommunePolicy,
                   report: HotlineReport | StaffReport | CitizenReport,
                   idempotency_key: str | None = None) -> IntakeResult:
-    """Receive a report in one transaction (the CLI, the demo, the tests). The API runs
-    `prepare` on a read session and `apply` in the write transaction instead."""
+    """Receive a report inside a transaction the caller holds (tests that build a commune
+    within one transaction). Everything else goes through `receive`."""
     return apply(session, prepare(session, clock, actor, policy, report, idempotency_key))
 
 

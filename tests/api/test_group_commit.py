@@ -1,5 +1,6 @@
-"""Intake's group commit (api/group_commit.py): reports that arrive together share one write
-transaction on SQLite, each in its own savepoint; a failing one is rolled back alone."""
+"""Intake's group commit (models/group_commit.py, `Database.write_batched`): reports that
+arrive together share one write transaction on SQLite, each in its own savepoint; a failing
+one is rolled back alone."""
 
 import asyncio
 from typing import Any
@@ -12,8 +13,8 @@ from sqlmodel import Session
 
 from api.app import create_app
 from api.deps import Runtime
-from api.group_commit import GroupCommit
 from models import Case, Database, Place, Report
+from models.group_commit import GroupCommit
 from states import audit
 from tests import dbs
 from tests.conftest import Commune, hotline_report

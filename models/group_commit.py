@@ -1,5 +1,5 @@
-"""Group commit for intake on SQLite: the reports that arrive together share one write
-transaction, each in its own savepoint.
+"""Group commit on SQLite (`Database.write_batched`, used by intake): the commands that arrive
+together share one write transaction, each in its own savepoint.
 
 SQLite has one writer at a time, and every write transaction pays for taking the write lock
 (across worker processes) and for a durable commit (`synchronous=FULL`: the WAL is synced to
@@ -28,11 +28,12 @@ deadlock. PostgreSQL commits concurrent transactions in parallel anyway."""
 
 import asyncio
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlmodel import Session
 
-from models import Database
+if TYPE_CHECKING:  # models.db builds one of these per SQLite database
+    from models.db import Database
 
 T = TypeVar("T")
 
@@ -41,7 +42,7 @@ MAX_BATCH = 32
 
 
 class GroupCommit:
-    def __init__(self, db: Database, max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, db: "Database", max_batch: int = MAX_BATCH) -> None:
         self.db = db
         self.max_batch = max_batch
         self._pending: list[tuple[Callable[[Session], Any], asyncio.Future[Any]]] = []
