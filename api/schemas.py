@@ -6,6 +6,7 @@ from typing import Annotated, Any, Generic, TypeVar
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
+from states.case_views import CaseView
 from states.clock import LOCAL_TZ
 from states.text import Text5000
 
@@ -94,41 +95,12 @@ class CasePage(BaseModel):
     page_size: int
 
 
-class ChildView(BaseModel):
-    full_name: str | None
-    birth_date: date | None
-    estimated_age: int | None
-    sex: str
-
-
-class TimelineEntry(BaseModel):
-    seq: int
-    at: datetime
-    actor: str
-    action: str
-
-
-class CaseDetail(CaseSummary):
-    case_type: str | None
-    closure_reason: str | None
-    transferred_to: str | None
-    closed_at: datetime | None
-    allowed_triggers: list[str]
-    view: str = Field(description="full (with the reporter's identity), content (without it) "
-                                     "or agency (a referred agency's part)")
-    withheld: list[str] = Field(description="Sections this view does not show")
-    child: ChildView | None
-    reports: list[dict[str, Any]]
-    reporters: list[dict[str, Any]] = Field(
-        description="Who reported, per report: only for the assigned worker and the head")
-    referrals: list[dict[str, Any]]
-    emergency_actions: list[dict[str, Any]]
-    plans: list[dict[str, Any]]
-    services: list[dict[str, Any]]
-    reviews: list[dict[str, Any]]
-    notes: list[dict[str, Any]]
-    deadlines: list[dict[str, Any]]
-    timeline: list[TimelineEntry]
+# The workflow's own typed view (states/case_views.py): what is answered and what the access log
+# records as read come from one model, so they cannot drift.
+class CaseDetail(CaseView):
+    """One case as your role may see it. A section your view does not show is an empty list
+    named in `withheld`; a report field it does not show is absent and named in that report's
+    `withheld`. Reading the private fields is recorded in the access log."""
 
 
 class CaseChanged(BaseModel):

@@ -17,11 +17,18 @@ from states import access_log
 from states.access import View, view_for
 from states.actors import Actor
 from states.case_rows import load_case_for_update
+from states.case_views import ChildView, fields_read
 from states.clock import Clock
 from states.permissions import authorize
 from states.views import case_detail
 
 FORMAT = "kipthoi.child-record.v1"
+# What belongs to the screen, not to the record: what the reader may do next, which view it is
+# and what it withholds (the content view withholds only the reporters, never exported), and
+# the version used to guard concurrent changes.
+NOT_EXPORTED: dict[str, Any] = {"allowed_triggers": True, "view": True, "withheld": True,
+                                "reporters": True, "version": True,
+                                "reports": {"__all__": {"withheld"}}}
 
 
 def child_record(session: Session, clock: Clock, actor: Actor, code: str) -> dict[str, Any]:
@@ -40,17 +47,16 @@ def child_record(session: Session, clock: Clock, actor: Actor, code: str) -> dic
         forms = list(session.execute(select(col(CaseAbuseForm.form))
                                      .where(col(CaseAbuseForm.case_id) == case.id)).scalars())
         # CONTENT: the whole file without the reporter's identity, whoever exports.
-        detail, fields = case_detail(session, case, place_code, forms, View.CONTENT)
-        for key in ("allowed_triggers", "view", "withheld", "reporters", "version"):
-            detail.pop(key, None)
-        out_cases.append(detail)
-        access_log.record_read(session, now, actor, case, "child.exported", View.CONTENT, fields)
+        detail = case_detail(session, case, place_code, forms, View.CONTENT)
+        out_cases.append(detail.model_dump(exclude=NOT_EXPORTED))
+        access_log.record_read(session, now, actor, case, "child.exported", View.CONTENT,
+                               fields_read(detail))
     return {
         "format": FORMAT,
         "exported_at": now,
         "exported_by": actor.ref,
-        "child": {"full_name": child.full_name, "birth_date": child.birth_date,
-                  "estimated_age": child.estimated_age, "sex": child.sex},
+        "child": ChildView(full_name=child.full_name, birth_date=child.birth_date,
+                           estimated_age=child.estimated_age, sex=child.sex).model_dump(),
         "cases": out_cases,
         "not_included": {
             "reporter_identity": "Danh tính người báo tin được giữ bí mật (Luật Tố cáo 2018). "

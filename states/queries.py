@@ -14,6 +14,7 @@ from models import Case, CaseAbuseForm, Place, Report
 from states import access_log
 from states.access import View, agency_of, scope_rows, view_for
 from states.actors import Actor
+from states.case_views import CaseView, fields_read
 from states.clock import Clock
 from states.deadlines import overdue_case_ids
 from states.errors import NotFound
@@ -103,16 +104,17 @@ def _find(session: Session, code: str) -> tuple[Case, str | None]:
     return found[0], found[1]
 
 
-def get_case(session: Session, clock: Clock, actor: Actor, code: str) -> dict[str, Any]:
+def get_case(session: Session, clock: Clock, actor: Actor, code: str) -> CaseView:
     """One case as this actor may see it. Reading private fields is itself recorded: the
     access log (who, which case, which fields, when) is part of the audit trail, so the
-    caller must commit."""
+    caller must commit. The fields logged are those the answer holds with a value."""
     authorize(actor, "case.read")
     case, place_code = _find(session, code)
     view = view_for(session, actor, case)
     agency_id = agency_of(session, actor) if view == View.AGENCY else None
     forms = _forms(session, [case.id]).get(case.id or 0, [])
-    detail, fields = case_detail(session, case, place_code, forms, view, agency_id, actor.ref)
+    detail = case_detail(session, case, place_code, forms, view, agency_id, actor.ref)
+    fields = fields_read(detail)
     if fields:
         access_log.record_read(session, clock.now(), actor, case, "case.viewed", view, fields)
     return detail

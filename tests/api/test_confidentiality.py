@@ -250,8 +250,11 @@ def test_a_school_sees_the_child_and_the_dates_but_no_report_text(client: TestCl
     assert r.status_code == 200 and r.json()["view"] == "agency"
     body = r.json()
     assert body["child"]["full_name"] == M["child"]
-    assert set(body["reports"][0]) == {"id", "channel", "received_at", "recorded_at", "abuse_forms",
-                                       "case_type"}
+    [report] = body["reports"]
+    assert set(report) == {"id", "channel", "received_at", "recorded_at", "abuse_forms", "case_type",
+                           "withheld"}
+    # Every field of the report's text is named as withheld, none is answered as empty.
+    assert {"narrative", "child_condition", "place_detail", "parents"} <= set(report["withheld"])
     assert "emergency_actions" in body["withheld"] and body["emergency_actions"] == []
     for name, marker in M.items():
         if name != "child":
