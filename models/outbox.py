@@ -10,6 +10,9 @@ from sqlmodel import Field, SQLModel
 from models.enums import OutboxStatus
 from models.types import EnumText, UTCDateTime
 
+# Messages that rang (or will): a held message waits for a digest, a digested one never rings.
+RANG_CONDITION = "status NOT IN ('held', 'digested')"
+
 
 class OutboxMessage(SQLModel, table=True):
     __tablename__ = "outbox"
@@ -17,8 +20,10 @@ class OutboxMessage(SQLModel, table=True):
         Index("ix_outbox_ready", "next_attempt_at",
               postgresql_where=text("status IN ('pending', 'sending')"),
               sqlite_where=text("status IN ('pending', 'sending')")),
-        # The per-official hourly ceiling counts one official's recent messages at every enqueue.
-        Index("ix_outbox_official_created", "official_id", "created_at"),
+        # The per-official hourly ceiling counts one official's recent messages that rang at
+        # every enqueue (notifications/outbox.py), from this index alone.
+        Index("ix_outbox_official_rang", "official_id", "created_at",
+              postgresql_where=text(RANG_CONDITION), sqlite_where=text(RANG_CONDITION)),
     )
     id: int | None = Field(default=None, primary_key=True)
     dedupe_key: str = Field(max_length=200, unique=True)

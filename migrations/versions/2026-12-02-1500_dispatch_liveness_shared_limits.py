@@ -17,6 +17,8 @@ depends_on: str | Sequence[str] | None = None
 # The initial schema left report's unique constraint on hotline_ref unnamed; this names it so
 # that batch mode (SQLite) can drop it, as PostgreSQL's default name does.
 NAMING = {"uq": "%(table_name)s_%(column_0_name)s_key"}
+# Outbox rows that rang (or will): the hourly ceiling per official counts these.
+RANG = "status NOT IN ('held', 'digested')"
 
 
 def upgrade() -> None:
@@ -40,7 +42,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('kind', sa.String(length=32), nullable=True))
         batch_op.add_column(sa.Column('urgent', sa.Boolean(), nullable=False, server_default=sa.false()))
         batch_op.add_column(sa.Column('claimed_by', sa.Integer(), nullable=True))
-        batch_op.create_index('ix_outbox_official_created', ['official_id', 'created_at'], unique=False)
+        batch_op.create_index('ix_outbox_official_rang', ['official_id', 'created_at'], unique=False,
+                              sqlite_where=sa.text(RANG), postgresql_where=sa.text(RANG))
     with op.batch_alter_table('report', schema=None, naming_convention=NAMING) as batch_op:
         batch_op.drop_constraint('report_hotline_ref_key', type_='unique')
         batch_op.create_unique_constraint('uq_report_submitter_ref', ['submitted_by', 'hotline_ref'])
@@ -57,7 +60,7 @@ def downgrade() -> None:
         batch_op.drop_constraint('uq_report_submitter_ref', type_='unique')
         batch_op.create_unique_constraint('report_hotline_ref_key', ['hotline_ref'])
     with op.batch_alter_table('outbox', schema=None) as batch_op:
-        batch_op.drop_index('ix_outbox_official_created')
+        batch_op.drop_index('ix_outbox_official_rang')
         batch_op.drop_column('claimed_by')
         batch_op.drop_column('urgent')
         batch_op.drop_column('kind')
