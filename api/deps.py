@@ -3,7 +3,6 @@
 `Authorization: Bearer <credential>`: a credential starting `kt_` is an API key (machine
 clients: the 111 hotline); anything else is an access token from `POST /auth/token`."""
 
-import hashlib
 import threading
 import time
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.ratelimit import Limiter, RateLimits
 from models import Database
+from models.crypto import sha256_hex
 from states.accounts import KEY_PREFIX, actor_for_key, user_id_of
 from states.actors import PUBLIC, Actor
 from states.auth import AuthConfig
@@ -103,7 +103,7 @@ def _login(rt: Runtime, creds: HTTPAuthorizationCredentials | None) -> Login | N
         if login is None:
             raise _unauthorized("Invalid, expired or revoked access token")
         return login
-    digest = hashlib.sha256(credential.encode()).hexdigest()
+    digest = sha256_hex(credential)
     actor = rt.keys.get(digest)
     if actor is None:
         with rt.db.read() as session:

@@ -3,8 +3,6 @@ e.g. `KIPTHOI_DB__URL=postgresql+psycopg://127.0.0.1/test`."""
 
 import base64
 import binascii
-import hashlib
-import hmac
 import re
 from dataclasses import dataclass
 from datetime import timedelta
@@ -15,6 +13,7 @@ from pydantic import BaseModel, Field, PrivateAttr, SecretStr, field_validator, 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kipthoi.devsecrets import DevSecrets, generate, load_or_create
+from models.crypto import derive_key
 from models.db import sqlite_file
 from notifications.config import NotifyConfig
 from notifications.routing import load_routes
@@ -277,10 +276,10 @@ class Settings(BaseSettings):
             dev = self.dev_secrets()
             return CryptoKeys({dev.data_key_id: dev.data_key}, dev.data_key_id, dev.index_key,
                               crypto.accept_plaintext, development=True)
-        secret = self.security.secret.get_secret_value().encode()
+        secret = self.security.secret.get_secret_value()
         return CryptoKeys(
-            {DEV_KEY_ID: hmac.new(secret, b"kipthoi development data key", hashlib.sha256).digest()},
-            DEV_KEY_ID, hmac.new(secret, b"kipthoi development index key", hashlib.sha256).digest(),
+            {DEV_KEY_ID: derive_key(secret, "kipthoi development data key")},
+            DEV_KEY_ID, derive_key(secret, "kipthoi development index key"),
             crypto.accept_plaintext, development=True)
 
     def commune_policy(self) -> CommunePolicy:
@@ -292,7 +291,7 @@ class Settings(BaseSettings):
                 deadlines.calendar, culture_day_off=self.policy.culture_day_off))
         notify = NotifyConfig(
             public_url=self.notify.public_url.rstrip("/"),
-            link_secret=(self.signing_secret() + ":links").encode(),
+            link_secret=derive_key(self.signing_secret(), "acknowledgement-links"),
             ack_link_ttl=timedelta(days=self.notify.ack_link_days),
             unaccented=self.sms.unaccented,
             sms_validity=timedelta(minutes=self.sms.validity_minutes),

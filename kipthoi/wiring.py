@@ -9,6 +9,7 @@ from flows.embedded import EmbeddedScheduler
 from flows.jobs import Dispatcher
 from kipthoi.settings import Settings
 from models import Database, crypto, open_database
+from models.crypto import derive_key
 from models.migrate import upgrade
 from notifications.dispatch import RetryPolicy
 from notifications.providers import ConsoleProvider, SmsProvider, TwilioConfig, TwilioProvider, WebhookSender
@@ -16,7 +17,7 @@ from states.auth import AuthConfig, LoginPolicy
 from states.clock import Clock, SystemClock
 from states.passwords import HashCost, Passwords
 from states.policy import CommunePolicy
-from states.sessions import TokenConfig, derive_key
+from states.sessions import TokenConfig
 
 STATUS_CALLBACK_PATH = "/webhooks/twilio/status"
 

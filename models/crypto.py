@@ -18,6 +18,8 @@ refused, never returned as it stands.
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -40,6 +42,20 @@ KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,16}$")
 
 T = TypeVar("T")
 
+
+
+def derive_key(secret: str, purpose: str) -> bytes:
+    """A key for one purpose only (HMAC-SHA256 of the purpose under the secret), so that a token
+    or a link made for one use never verifies for another. Every sub-key of the service's
+    secret is made here: access tokens, the login throttle, acknowledgement links, and the
+    development data and index keys."""
+    return hmac.new(secret.encode(), purpose.encode(), hashlib.sha256).digest()
+
+
+def sha256_hex(text: str) -> str:
+    """SHA-256 of a text, in hex: how long random secrets (API keys, refresh tokens) are
+    stored, how a request is fingerprinted, and how the audit chain links its events."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 class CryptoError(Exception):
     """A stored value cannot be read or written. Messages name the column and the key id,

@@ -6,7 +6,6 @@ are long random strings, so a slow hash adds nothing). An account made without a
 only authenticate with a key, so `create_user` gives it one; `add_user`, which the API and the
 CLI use, insists that people have a password."""
 
-import hashlib
 import secrets
 
 from pydantic import Field, SecretStr
@@ -14,6 +13,7 @@ from sqlalchemy import select, update
 from sqlmodel import Session, col
 
 from models import ApiKey, Official, User
+from models.crypto import sha256_hex
 from models.enums import Role
 from states import audit, sessions
 from states.actors import Actor
@@ -37,7 +37,7 @@ class UserIn(Command):
 
 
 def _digest(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
+    return sha256_hex(key)
 
 
 def user_id_of(actor: Actor) -> int | None:

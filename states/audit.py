@@ -6,7 +6,6 @@ hash, so deleting the tail is detected too. Appending locks the head row: events
 ordered by `seq` on SQLite and PostgreSQL alike.
 """
 
-import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from models import AuditEvent, AuditHead
+from models.crypto import sha256_hex
 from models.statements import Statement
 from states.actors import Actor
 
@@ -40,7 +40,7 @@ def event_hash(prev_hash: str, seq: int, at: datetime, actor: str, action: str,
         [prev_hash, str(seq), at.isoformat(timespec="microseconds"), actor, action,
          "" if case_id is None else str(case_id), before, after]
     )
-    return hashlib.sha256(material.encode("utf-8")).hexdigest()
+    return sha256_hex(material)
 
 
 _HEAD = AuditHead.__table__  # type: ignore[attr-defined]

@@ -5,7 +5,6 @@ returns the first answer and never opens a second case. A report about a child w
 has an open case is linked to it instead (see `states/matching.py` for the rule)."""
 
 import asyncio
-import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import partial
@@ -16,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from models import Case, CaseAbuseForm, Child, Database, IdempotencyRecord, Report, Reporter
+from models.crypto import sha256_hex
 from models.enums import AgencyKind, CaseFlag, CaseState, Event, Role
 from models.statements import Statement
 from notifications.outbox import CaseEvent, notify
@@ -67,7 +67,7 @@ def _check_times_and_age(report: HotlineReport | StaffReport | CitizenReport, re
 
 
 def _request_hash(report: HotlineReport | StaffReport | CitizenReport) -> str:
-    return hashlib.sha256(report.model_dump_json().encode()).hexdigest()
+    return sha256_hex(report.model_dump_json())
 
 
 def _idempotency_key(actor: Actor, report: Any, header_key: str | None) -> tuple[str, str] | None:

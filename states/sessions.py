@@ -9,8 +9,6 @@ A refresh token is an opaque random string stored only as its SHA-256 digest. Ea
 it: the old one is marked used and a new one issued. A used one presented again means someone
 else holds a copy, so the whole session is revoked (the legitimate holder must log in again)."""
 
-import hashlib
-import hmac
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,18 +18,14 @@ from sqlalchemy import select, update
 from sqlmodel import Session, col
 
 from models import AuthSession, RefreshToken, User
+from models.crypto import sha256_hex
 from states.actors import Actor
 
 ALGORITHM = "HS256"
 
 
-def derive_key(secret: str, purpose: str) -> bytes:
-    """A key for one purpose only, so that no token made for one use verifies for another."""
-    return hmac.new(secret.encode(), purpose.encode(), hashlib.sha256).digest()
-
-
 def digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+    return sha256_hex(token)
 
 
 @dataclass(frozen=True)

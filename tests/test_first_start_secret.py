@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from kipthoi.settings import Settings
 from kipthoi.wiring import build_auth
-from states.sessions import derive_key
+from models.crypto import derive_key
 from tests.browser.conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
