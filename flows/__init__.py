@@ -1,2 +1,3 @@
-"""Scheduled work (deadline sweep, notification dispatch) as Prefect flows around plain
-functions, and wired into APScheduler for the embedded mode. Arrives with issue 3."""
+"""Scheduled work (the deadline sweep, notification dispatch with its digests, retention) as
+plain functions (`jobs.py`), run by Prefect flows in the distributed mode and by APScheduler
+inside `kipthoi serve` in the embedded mode. Both are safe to run twice at once."""

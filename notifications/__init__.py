@@ -1,5 +1,6 @@
-"""Who hears about what: routing, templates, the outbox and SMS providers.
+"""Who hears about what: routing (`routing.toml`), templates, the outbox, the dispatcher and its
+liveness, digests, and the SMS providers (Twilio, console).
 
-Empty for now: the deadlines-and-SMS work (issue 3) fills it. The workflow already writes
-every change as an audit event in the command's transaction, which is where the outbox rows
-will be enqueued."""
+Messages are enqueued in the transaction of the command that causes them and sent after
+commit. This package imports only `models`: it is told events (a `CaseEvent`, a hook) by
+`states` and `flows`, and decides no state of a case."""

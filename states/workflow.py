@@ -1,9 +1,9 @@
 """Changing a case: fire a trigger, assign, write a note, end a service.
 
 Each function runs inside the caller's transaction and only flushes: the state change, its
-audit event (and, with the deadlines work, its deadline rows and outbox rows) commit together
-or not at all. The case row is locked (PostgreSQL) and its version compared, so of two
-concurrent changes exactly one wins and the other gets `StaleVersion`."""
+audit event, its deadline rows and its outbox rows commit together or not at all. The case
+row is locked (PostgreSQL) and its version compared, so of two concurrent changes exactly one
+wins and the other gets `StaleVersion`."""
 
 from collections.abc import Callable
 from datetime import datetime
