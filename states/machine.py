@@ -1,67 +1,21 @@
 """The case lifecycle as data, run by `transitions`.
 
-`STEPS` is the one table of the lifecycle: the API's trigger endpoints, the permission check,
-the guards and the diagram (`docs/state-machine.md`) are all made from it. The machine binds
+The steps come from the one table of triggers (`states/triggers.py`): the API's trigger
+endpoints, the permission check, the guards and the diagram (`docs/state-machine.md`) are all
+made from it. The machine binds
 to a small plain `CaseSubject` (not the SQLModel row: transitions issue #635) and never touches
 the database; the workflow applies a step's effects after the machine has accepted it.
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, cast
 
 from transitions import EventData, Machine, MachineError
 
 from models.enums import CaseState as S
-from models.enums import Role
 from states import guards as g
 from states.errors import GuardFailed, IllegalTrigger
-
-WORKERS = frozenset({Role.CASE_WORKER, Role.HEAD, Role.CHAIR})
-LEADERS = frozenset({Role.HEAD, Role.CHAIR})
-CHAIR = frozenset({Role.CHAIR})
-
-
-@dataclass(frozen=True)
-class Step:
-    trigger: str
-    source: tuple[S, ...]
-    dest: S | None  # None: the case stays where it is (an internal transition)
-    guards: tuple[g.Guard, ...]
-    roles: frozenset[Role]
-    label_vi: str
-
-
-STEPS: tuple[Step, ...] = (
-    Step("assess", (S.RECEIVED,), S.ASSESSED,
-         (g.risk_level_given, g.emergency_decided, g.emergency_action_complete_if_given),
-         WORKERS, "Đánh giá ban đầu (Mẫu 02)"),
-    Step("record_emergency", (S.RECEIVED, S.ASSESSED), None,
-         (g.action_taken_given, g.who_was_called_given, g.done_at_given),
-         WORKERS, "Ghi nhận bảo vệ khẩn cấp"),
-    Step("submit_plan", (S.ASSESSED,), None,
-         (g.plan_goals_given, g.plan_measures_given, g.no_plan_pending),
-         WORKERS, "Trình kế hoạch (Mẫu 04)"),
-    Step("return_plan", (S.ASSESSED,), None, (g.plan_submitted, g.reason_given),
-         CHAIR, "Trả lại kế hoạch"),
-    Step("approve_plan", (S.ASSESSED,), S.INTERVENED, (g.plan_submitted,),
-         CHAIR, "Phê duyệt kế hoạch (Mẫu 05)"),
-    Step("start_service", (S.INTERVENED, S.SUPPORTED), S.SUPPORTED,
-         (g.service_kind_given, g.service_agency_given, g.service_start_given),
-         WORKERS, "Bắt đầu dịch vụ hỗ trợ"),
-    Step("review", (S.INTERVENED, S.SUPPORTED), None,
-         (g.review_findings_given, g.review_risk_given, g.review_outcome_given),
-         WORKERS, "Rà soát, đánh giá (Mẫu 06)"),
-    Step("replan", (S.SUPPORTED,), S.ASSESSED, (g.reason_given,),
-         WORKERS, "Lập lại kế hoạch"),
-    Step("close", (S.RECEIVED, S.ASSESSED), S.CLOSED, (g.early_closure_reason,),
-         LEADERS, "Đóng vụ việc không can thiệp"),
-    Step("close", (S.INTERVENED, S.SUPPORTED), S.CLOSED,
-         (g.final_closure_reason, g.closing_review_if_safe),
-         CHAIR, "Đóng vụ việc (Chủ tịch quyết định)"),
-    Step("reopen", (S.CLOSED,), S.RECEIVED, (g.reason_given,),
-         LEADERS, "Mở lại vụ việc"),
-)
+from states.triggers import STEPS, Step
 
 TRIGGERS: tuple[str, ...] = tuple(dict.fromkeys(step.trigger for step in STEPS))
 
@@ -125,7 +79,14 @@ def build_machine(subject: CaseSubject, machine_cls: type[Machine] = Machine, **
 
 
 def fire(state: str, facts: g.CaseFacts, trigger: str, data: Mapping[str, Any]) -> str:
-    """Run `trigger` from `state`; return the new state or raise IllegalTrigger/GuardFailed."""
+    """Run `trigger` from `state`; return the new state or raise IllegalTrigger/GuardFailed.
+
+    A machine is built for each call, around one case's state and facts: `transitions` binds
+    its model at construction, and one shared machine whose model is swapped per call (or
+    added and removed) would mix two requests' cases on concurrent threads. Building costs
+    about 0.2 ms, against a transition's 6–10 ms of database work. `allowed_triggers` reads
+    the same steps, and a test checks that it agrees with what the machine accepts in every
+    state."""
     if trigger not in TRIGGERS:
         raise IllegalTrigger(trigger, state, allowed_triggers(state))
     subject = CaseSubject(state, facts)

@@ -8,7 +8,8 @@ this actor may touch this case (own, unassigned, referred) and which view of it 
 from models.enums import Role
 from states.actors import Actor
 from states.errors import Forbidden
-from states.machine import STEPS, step_for
+from states.machine import step_for
+from states.triggers import STEPS
 
 # Anyone who may fire some trigger. Others are refused before the case is even looked up, so
 # that a 404 or a 409 naming the case's state tells them nothing about cases they cannot read.

@@ -5,7 +5,6 @@ audit event, its deadline rows and its outbox rows commit together or not at all
 row is locked (PostgreSQL) and its version compared, so of two concurrent changes exactly one
 wins and the other gets `StaleVersion`."""
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -13,54 +12,30 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from models import Agency, Case, EmergencyAction, Note, Official, Plan, Review, Service
-from models.enums import CaseState, ClosureReason, Event, PlanStatus, Trigger
-from states import audit, deadlines, events, referrals
+from models import Case, EmergencyAction, Note, Official, Plan, Review, Service
+from models.enums import CaseState, Event, PlanStatus, Trigger
+from states import audit, deadlines, events
 from states.access import require_case_write
 from states.actors import Actor
 from states.case_rows import case_to_change, load_case_for_update
 from states.clock import Clock
 from states.commands import (
     AssessData,
-    CloseData,
-    DecisionData,
     EmergencyActionData,
-    PlanData,
-    ReasonData,
-    ReviewData,
-    ServiceData,
 )
+from states.effects import pending_plan
 from states.errors import InvalidInput, NotFound, StaleVersion
 from states.guards import CaseFacts
 from states.machine import fire
 from states.permissions import authorize_any_trigger, authorize_trigger
 from states.policy import CommunePolicy
-
-TRIGGER_DATA: dict[str, type[BaseModel]] = {
-    "assess": AssessData,
-    "record_emergency": EmergencyActionData,
-    "submit_plan": PlanData,
-    "return_plan": ReasonData,
-    "approve_plan": DecisionData,
-    "start_service": ServiceData,
-    "review": ReviewData,
-    "replan": ReasonData,
-    "close": CloseData,
-    "reopen": ReasonData,
-}
-
-Effect = Callable[[Session, Case, Any, Actor, datetime], dict[str, Any]]
+from states.triggers import SPECS
 
 
 def _check_version(case: Case, expected_version: int) -> None:
     if case.version != expected_version:
         raise StaleVersion(expected_version, case.version)
 
-
-def _pending_plan(session: Session, case_id: int | None) -> Plan | None:
-    return session.execute(
-        select(Plan).where(col(Plan.case_id) == case_id, col(Plan.status) == PlanStatus.SUBMITTED)
-    ).scalar_one_or_none()
 
 
 def _facts(session: Session, case: Case) -> CaseFacts:
@@ -76,155 +51,14 @@ def _facts(session: Session, case: Case) -> CaseFacts:
         .order_by(col(Review.reviewed_at).desc(), col(Review.id).desc()).limit(1)
     ).scalar_one_or_none()
     return CaseFacts(state=case.state,
-                     has_submitted_plan=_pending_plan(session, case.id) is not None,
+                     has_submitted_plan=pending_plan(session, case.id) is not None,
                      last_review_outcome=last_review)
 
-
-def _time_not_in_future(field: str, value: datetime | None, now: datetime) -> None:
-    if value is not None and value > now:
-        raise InvalidInput(field, "not_in_future", "Thời điểm không được ở tương lai.",
-                           f"{field} must not be in the future.")
-
-
-def _add_emergency(session: Session, case: Case, data: EmergencyActionData, actor: Actor,
-                   now: datetime, field_prefix: str = "") -> dict[str, Any]:
-    # The command's guards required these fields; the case was loaded, so it has its id.
-    assert data.done_at is not None and data.action_taken and data.who_was_called and case.id is not None
-    _time_not_in_future(f"{field_prefix}done_at", data.done_at, now)
-    if data.done_at < case.received_at:
-        raise InvalidInput(f"{field_prefix}done_at", "not_before_receipt",
-                           "Thời điểm bảo vệ khẩn cấp không thể trước khi tiếp nhận thông tin.",
-                           "done_at cannot be before the report was received.")
-    row = EmergencyAction(case_id=case.id, action_taken=data.action_taken,
-                          who_was_called=data.who_was_called, done_at=data.done_at,
-                          separated_from_carer=data.separated_from_carer, recorded_by=actor.ref)
-    session.add(row)
-    session.flush()
-    case.emergency = True
-    return {"emergency_action_id": row.id, "done_at": data.done_at.isoformat(),
-            "separated_from_carer": data.separated_from_carer}
-
-
-def _assess(session: Session, case: Case, data: AssessData, actor: Actor, now: datetime) -> dict[str, Any]:
-    case.risk_level, case.emergency = data.risk_level, data.emergency
-    if data.case_type is not None:
-        case.case_type = data.case_type
-    after: dict[str, Any] = {"risk_level": case.risk_level, "emergency": case.emergency,
-                             "case_type": case.case_type}
-    if data.emergency_action is not None:
-        after |= _add_emergency(session, case, data.emergency_action, actor, now, "emergency_action.")
-    return after
-
-
-def _record_emergency(session: Session, case: Case, data: EmergencyActionData, actor: Actor,
-                      now: datetime) -> dict[str, Any]:
-    return _add_emergency(session, case, data, actor, now)
-
-
-def _submit_plan(session: Session, case: Case, data: PlanData, actor: Actor, now: datetime) -> dict[str, Any]:
-    assert data.goals and data.measures and case.id is not None
-    plan = Plan(case_id=case.id, status=PlanStatus.SUBMITTED, goals=data.goals,
-                measures=data.measures, submitted_at=now, submitted_by=actor.ref)
-    session.add(plan)
-    session.flush()
-    return {"plan_id": plan.id, "plan_status": plan.status}
-
-
-def _decide_plan(status: PlanStatus) -> Effect:
-    def effect(session: Session, case: Case, data: Any, actor: Actor, now: datetime) -> dict[str, Any]:
-        plan = _pending_plan(session, case.id)
-        assert plan is not None  # guarded by plan_submitted
-        plan.status, plan.decided_at, plan.decided_by = status, now, actor.ref
-        plan.decision_note = getattr(data, "note", None) or getattr(data, "reason", None)
-        session.add(plan)
-        return {"plan_id": plan.id, "plan_status": plan.status}
-
-    return effect
-
-
-def _start_service(session: Session, case: Case, data: ServiceData, actor: Actor, now: datetime) -> dict[str, Any]:
-    agency = session.execute(select(Agency).where(col(Agency.code) == data.agency_code)).scalar_one_or_none()
-    if agency is None:
-        raise InvalidInput("agency_code", "known_agency", f"Không có cơ quan mã '{data.agency_code}'.",
-                           f"No agency with code '{data.agency_code}'.")
-    assert data.kind and data.started_on
-    service = Service(case_id=case.id, kind=data.kind, agency_id=agency.id,  # type: ignore[arg-type]
-                      started_on=data.started_on, note=data.note)
-    session.add(service)
-    session.flush()
-    details = {"service_id": service.id, "kind": service.kind, "agency": agency.code,
-               "started_on": service.started_on.isoformat()}
-    # The agency that gives the service must be able to read its part of the case.
-    referral = referrals.ensure_referral(session, case, agency, actor, now)
-    if referral is not None:
-        details["referral_id"], details["referred_agency_id"] = referral.id, agency.id
-    return details
-
-
-def _review(session: Session, case: Case, data: ReviewData, actor: Actor, now: datetime) -> dict[str, Any]:
-    assert data.findings and data.risk_level and data.outcome and case.id is not None
-    review = Review(case_id=case.id, reviewed_at=now, findings=data.findings,
-                    risk_level=data.risk_level, outcome=data.outcome, reviewed_by=actor.ref)
-    session.add(review)
-    session.flush()
-    case.risk_level = data.risk_level
-    return {"review_id": review.id, "risk_level": review.risk_level, "outcome": review.outcome}
-
-
-def _close(session: Session, case: Case, data: CloseData, actor: Actor, now: datetime) -> dict[str, Any]:
-    transferred = data.reason == ClosureReason.TRANSFERRED
-    case.closure_reason, case.closed_at = data.reason, now
-    case.transferred_to = data.transferred_to if transferred else None
-    # The commune the child moved to is kept on the case (erased by retention), not in the
-    # audit event, which can never be erased.
-    details: dict[str, Any] = {"closure_reason": case.closure_reason,
-                               "transferred_to_recorded": case.transferred_to is not None}
-    pending = _pending_plan(session, case.id)
-    if pending is not None:  # a plan waiting for approval dies with the case
-        pending.status, pending.decided_at, pending.decided_by = PlanStatus.WITHDRAWN, now, actor.ref
-        session.add(pending)
-        details["plan_withdrawn"] = pending.id
-    return details
-
-
-def _reopen(session: Session, case: Case, data: ReasonData, actor: Actor, now: datetime) -> dict[str, Any]:
-    case.closure_reason = case.transferred_to = None
-    case.closed_at = None
-    case.reopened_at = now
-    return {"reopened": True}
-
-
-def _state_only(session: Session, case: Case, data: Any, actor: Actor, now: datetime) -> dict[str, Any]:
-    return {}
-
-
-EFFECTS: dict[str, Effect] = {
-    "assess": _assess,
-    "record_emergency": _record_emergency,
-    "submit_plan": _submit_plan,
-    "return_plan": _decide_plan(PlanStatus.RETURNED),
-    "approve_plan": _decide_plan(PlanStatus.APPROVED),
-    "start_service": _start_service,
-    "review": _review,
-    "replan": _state_only,
-    "close": _close,
-    "reopen": _reopen,
-}
-
-
-# Free text a trigger accepts that has no column of its own: kept as a note on the case (so it
-# is encrypted and shown with the case file), never dropped, never put in the audit event.
-TEXT_AS_NOTE: dict[str, tuple[str, str]] = {
-    "assess": ("note", "Ghi chú đánh giá"),
-    "replan": ("reason", "Lý do lập lại kế hoạch"),
-    "close": ("note", "Ghi chú khi đóng vụ việc"),
-    "reopen": ("reason", "Lý do mở lại"),
-}
 
 
 def _keep_text_as_note(session: Session, case: Case, actor: Actor, now: datetime, trigger: str,
                        data: BaseModel) -> int | None:
-    field, label = TEXT_AS_NOTE.get(trigger, ("", ""))
+    field, label = SPECS[Trigger(trigger)].note or ("", "")
     text = getattr(data, field, None) if field else None
     if not text:
         return None
@@ -278,7 +112,7 @@ def advance(session: Session, clock: Clock, actor: Actor, code: str, trigger: st
     new_state = fire(case.state, _facts(session, case), trigger, payload)
     now = clock.now()
     happened = _deadline_events(session, case, trigger, data)
-    details = EFFECTS[trigger](session, case, data, actor, now)
+    details = SPECS[Trigger(trigger)].effect(session, case, data, actor, now)
     case.state = CaseState(new_state)
     case.version += 1
     case.updated_at = now

@@ -3,7 +3,6 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query
-from pydantic import BaseModel
 
 from api.deps import CurrentActor, RuntimeDep
 from api.errors import responses
@@ -25,7 +24,8 @@ from api.schemas import (
 from models.enums import AbuseForm, CaseState
 from states import queries, referrals, workflow
 from states.errors import UnknownTrigger
-from states.machine import STEPS, TRIGGERS, allowed_triggers
+from states.machine import allowed_triggers
+from states.triggers import SPECS, TriggerSpec
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 CodePath = Annotated[str, Path(max_length=32, pattern=r"^[A-Z0-9-]+$")]
@@ -65,12 +65,14 @@ def _changed(case: Any) -> CaseChanged:
                        allowed_triggers=allowed_triggers(case.state))
 
 
-def _trigger_route(trigger: str, data_model: type[BaseModel]) -> None:
-    steps = [s for s in STEPS if s.trigger == trigger]
-    description = "\n".join(
-        f"- from `{'`, `'.join(s.source)}` to `{s.dest or 'same state'}` — {s.label_vi}; "
+def _trigger_route(spec: TriggerSpec) -> None:
+    """One endpoint per trigger, made from its entry in `states/triggers.py`: the body is its
+    input model, the OpenAPI text its labels and steps."""
+    trigger, data_model = spec.trigger.value, spec.input
+    description = f"{spec.label_vi} — *{spec.label_en}*\n\n" + "\n".join(
+        f"- from `{'`, `'.join(s.source)}` to `{s.dest or 'same state'}` — {s.label_vi} ({s.label_en}); "
         f"roles: {', '.join(sorted(s.roles))}; needs: "
-        f"{', '.join(g.__name__ for g in s.guards)}" for s in steps)
+        f"{', '.join(g.__name__ for g in s.guards)}" for s in spec.steps)
 
     def endpoint(rt: RuntimeDep, actor: CurrentActor, code: CodePath,
                  body: Annotated[TransitionRequest[data_model], Body()]) -> CaseChanged:  # type: ignore[valid-type]
@@ -81,12 +83,12 @@ def _trigger_route(trigger: str, data_model: type[BaseModel]) -> None:
 
     router.add_api_route(
         f"/{{code}}/transitions/{trigger}", endpoint, methods=["POST"], response_model=CaseChanged,
-        responses=responses(401, 403, 404, 409, 413, 422, 503), summary=f"Trigger: {trigger}",
+        responses=responses(401, 403, 404, 409, 413, 422, 503), summary=f"{spec.label_vi} ({trigger})",
         description=description, operation_id=f"trigger_{trigger}", name=f"trigger_{trigger}")
 
 
-for _trigger in TRIGGERS:
-    _trigger_route(_trigger, workflow.TRIGGER_DATA[_trigger])
+for _spec in SPECS.values():
+    _trigger_route(_spec)
 
 
 @router.post("/{code}/transitions/{trigger}", include_in_schema=False)

@@ -35,7 +35,7 @@ from states.intake import submit_report
 from states.passwords import HashCost, Passwords
 from states.policy import CommunePolicy
 from states.report_data import CitizenReport, HotlineReport, StaffReport
-from states.workflow import TRIGGER_DATA
+from states.triggers import INPUTS
 from tests.conftest import AGENCIES, PLACES, ROLE_AGENCY, T0, Commune, hotline_report, staff_report
 
 # The argon2 cost is lowered (a setting), as in test_auth.py: logins are generated too.
@@ -231,7 +231,7 @@ def _seed(db: Database, clock: FrozenClock, policy: CommunePolicy, commune: Comm
             version = _pad(s, clock, commune, code, VERSION - len(steps))
             for role, trigger, data in steps:
                 version = workflow.advance(s, clock, commune.actors[role], code, trigger,
-                                           TRIGGER_DATA[trigger].model_validate(data), version,
+                                           INPUTS[trigger].model_validate(data), version,
                                            policy=policy).version
             assert version == VERSION, (code, version)
             if state == "received":

@@ -12,7 +12,8 @@ from states.clock import FrozenClock
 from states.intake import submit_report
 from states.policy import CommunePolicy
 from states.report_data import StaffReport
-from states.workflow import TRIGGER_DATA, advance
+from states.triggers import INPUTS
+from states.workflow import advance
 from tests.conftest import Commune, staff_report
 
 W, HEAD, CHAIR = Role.CASE_WORKER, Role.HEAD, Role.CHAIR
@@ -54,7 +55,7 @@ class Api:
                                    StaffReport.model_validate(staff_report()))
             code, version = str(result.response["case_code"]), 1
             for role, trigger, data in [*PATH[state], *(extra or [])]:
-                model = TRIGGER_DATA[trigger].model_validate(data)
+                model = INPUTS[trigger].model_validate(data)
                 version = advance(s, self.clock, self.commune.actors[role], code, trigger, model, version,
                                   policy=self.policy).version
         return code, version

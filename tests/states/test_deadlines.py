@@ -23,7 +23,8 @@ from states.clock import LOCAL_TZ, FrozenClock
 from states.intake import submit_report
 from states.policy import CommunePolicy
 from states.report_data import AnyReport
-from states.workflow import TRIGGER_DATA, advance, assign
+from states.triggers import INPUTS
+from states.workflow import advance, assign
 from tests.conftest import T0, Commune, hotline_report, staff_report
 
 W, HEAD, CHAIR = Role.CASE_WORKER, Role.HEAD, Role.CHAIR
@@ -58,7 +59,7 @@ class World:
         with self.db.write() as s:
             version = s.execute(select(Case.version).where(Case.code == code)).scalar_one()
             advance(s, self.clock, self.commune.actors[role], code, trigger,
-                    TRIGGER_DATA[trigger].model_validate(data), version, policy=self.policy)
+                    INPUTS[trigger].model_validate(data), version, policy=self.policy)
 
     def official(self, agency: str, position: str, phone: str) -> int:
         with self.db.write() as s:

@@ -37,7 +37,8 @@ from states.errors import Forbidden
 from states.intake import submit_report
 from states.policy import CommunePolicy
 from states.report_data import StaffReport
-from states.workflow import TRIGGER_DATA, add_note, advance
+from states.triggers import INPUTS
+from states.workflow import add_note, advance
 from tests import dbs
 from tests.conftest import SECRETS_FILE_ENV, T0, TEST_KEYRING, Commune, staff_report
 
@@ -59,9 +60,9 @@ def _open(db: Database, clock: FrozenClock, commune: Commune, policy: CommunePol
                                    reporter={"full_name": "Người Báo", "phone": phone})))
         code = str(result.response["case_code"])
         version = advance(s, clock, worker, code, "assess",
-                          TRIGGER_DATA["assess"].model_validate({"risk_level": "low", "emergency": False}),
+                          INPUTS["assess"].model_validate({"risk_level": "low", "emergency": False}),
                           1, policy=policy).version
-        advance(s, clock, worker, code, "submit_plan", TRIGGER_DATA["submit_plan"].model_validate(
+        advance(s, clock, worker, code, "submit_plan", INPUTS["submit_plan"].model_validate(
             {"goals": f"Mục tiêu cho {name}", "measures": "Thăm hằng tuần"}), version, policy=policy)
         add_note(s, clock, worker, code, f"Ghi chú về {name}")
     return code

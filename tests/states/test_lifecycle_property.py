@@ -50,6 +50,7 @@ from states.errors import (
 from states.machine import TRIGGERS
 from states.policy import CommunePolicy
 from states.report_data import AnyReport
+from states.triggers import INPUTS
 from tests import dbs
 from tests.conftest import T0
 
@@ -324,7 +325,7 @@ class Lifecycle(RuleBasedStateMachine):
         role = data.draw(st.sampled_from(sorted(SPEC[trigger, case.state][1]) if well_meant else list(Role)))
         fields = data.draw(trigger_data(trigger, case, now, well_meant), "data")
         version = case.version + (0 if well_meant else data.draw(st.sampled_from([0, 0, -1, 1, 3]), "stale"))
-        model = workflow.TRIGGER_DATA[trigger].model_validate(fields)
+        model = INPUTS[trigger].model_validate(fields)
         expected = predict(case, trigger, role, model.model_dump(), version, now)
         outcome = self._run(expected, lambda s: workflow.advance(
             s, self.clock, ACTORS[role], case.code, trigger, model, version, self.policy))

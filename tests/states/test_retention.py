@@ -37,6 +37,7 @@ from states.intake import submit_report
 from states.policy import CommunePolicy
 from states.report_data import StaffReport
 from states.retention import ERASED
+from states.triggers import INPUTS
 from tests.conftest import SECRETS_FILE_ENV, T0, Commune, staff_report
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,7 +77,7 @@ def _report(session: Any, clock: FrozenClock, commune: Commune, policy: CommuneP
 
 def _fire(session: Any, clock: FrozenClock, commune: Commune, policy: CommunePolicy, role: Role, code: str,
           trigger: str, version: int, **data: Any) -> int:
-    model = workflow.TRIGGER_DATA[trigger].model_validate(data)
+    model = INPUTS[trigger].model_validate(data)
     return workflow.advance(session, clock, commune.actors[role], code, trigger, model, version,
                             policy=policy).version
 

@@ -28,7 +28,8 @@ from states.errors import Forbidden, GuardFailed, IllegalTrigger, InvalidInput, 
 from states.intake import submit_report
 from states.policy import CommunePolicy
 from states.report_data import StaffReport
-from states.workflow import TRIGGER_DATA, advance
+from states.triggers import INPUTS
+from states.workflow import advance
 from tests.conftest import T0, Commune, staff_report
 
 W, HEAD, CHAIR = Role.CASE_WORKER, Role.HEAD, Role.CHAIR
@@ -64,7 +65,7 @@ class Flow:
 
     def _advance(self, s: Session, role: Role, code: str, trigger: str, data: dict[str, Any],
                  version: int) -> Case:
-        model = TRIGGER_DATA[trigger].model_validate(data)
+        model = INPUTS[trigger].model_validate(data)
         return advance(s, self.clock, self.commune.actors[role], code, trigger, model, version,
                        policy=self.policy)
 
@@ -140,7 +141,7 @@ LIFECYCLE: list[tuple[Role, str, dict[str, Any], str, str]] = [
 
 def test_every_trigger_bumps_the_version_by_one_and_writes_one_audit_event(flow: Flow) -> None:
     code = flow.open()
-    assert {t for _, t, _, _, _ in LIFECYCLE} == set(TRIGGER_DATA)
+    assert {t for _, t, _, _, _ in LIFECYCLE} == set(INPUTS)
     for role, trigger, data, before_state, after_state in LIFECYCLE:
         before, n_events = flow.case(code), len(flow.events(code))
         assert before.state == before_state
