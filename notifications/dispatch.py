@@ -314,7 +314,7 @@ def _expired(session: Session, run: _Run, msg: Claimed, now: datetime, reason: s
     if not _settle(session, msg, status="expired", last_error=reason):
         return
     run.report.expired += 1
-    log.info("message %d expired", msg.id)
+    log.debug("message %d expired", msg.id)  # counted in the run's summary line
     if _hands_over(msg):
         _unreachable(session, run, msg, now, reason)
 
@@ -356,4 +356,4 @@ def _failed(session: Session, run: _Run, msg: Claimed, err: SendError, now: date
         return
     if _settle(session, msg, status="pending", next_attempt_at=retry_at, last_error=err.reason):
         report.retried += 1
-        log.info("message %d: %s; retried in %d s", msg.id, err.reason, (retry_at - now).total_seconds())
+        log.debug("message %d: %s; retried in %d s", msg.id, err.reason, (retry_at - now).total_seconds())
