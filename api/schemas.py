@@ -6,6 +6,7 @@ from typing import Annotated, Any, Generic, TypeVar
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
+from states.case_views import CaseSummary as CaseSummary  # re-exported: the API names it
 from states.case_views import CaseView
 from states.clock import LOCAL_TZ
 from states.text import Text5000
@@ -72,20 +73,6 @@ class PublicStatus(BaseModel):
     status: str
     label_vi: str
     label_en: str
-
-
-class CaseSummary(BaseModel):
-    code: str
-    state: str
-    risk_level: str | None
-    emergency: bool | None
-    assignee_id: int | None
-    place_code: str | None
-    abuse_forms: list[str]
-    received_at: datetime
-    updated_at: datetime
-    flags: list[str]
-    version: int
 
 
 class CasePage(BaseModel):

@@ -155,8 +155,8 @@ class TimelineEntry(BaseModel):
     action: str
 
 
-class CaseView(BaseModel):
-    """One case as one view shows it (states/access.py decides the view)."""
+class CaseSummary(BaseModel):
+    """A case as lists show it (the worklist, search, the CSV): no private field at all."""
 
     code: str
     state: str
@@ -169,6 +169,11 @@ class CaseView(BaseModel):
     updated_at: datetime
     flags: list[str]
     version: int
+
+
+class CaseView(CaseSummary):
+    """One case as one view shows it (states/access.py decides the view)."""
+
     case_type: str | None
     closure_reason: str | None
     transferred_to: str | None
