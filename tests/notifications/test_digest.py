@@ -5,11 +5,9 @@ wait for the digest), and emergencies and overdue alerts ring regardless. Sent t
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import select, update
 from sqlmodel import col
 
@@ -19,27 +17,17 @@ from models import Database, Official, OutboxMessage
 from models.enums import Role
 from notifications.digest import run_digests
 from notifications.outbox import enqueue_sms
-from notifications.providers import TwilioConfig, TwilioProvider
 from states import intake
 from states.actors import PUBLIC
 from states.clock import FrozenClock
 from states.policy import CommunePolicy
 from states.report_data import CitizenReport, StaffReport
 from tests.conftest import Commune, staff_report
-from tests.fakes.twilio_server import FakeTwilio
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeTwilio]:
-    server = FakeTwilio().start()
-    yield server
-    server.stop()
+from tests.fakes.twilio_server import FakeTwilio, provider_for
 
 
 def dispatcher(db: Database, clock: FrozenClock, policy: CommunePolicy, fake: FakeTwilio) -> Dispatcher:
-    sms = TwilioProvider(TwilioConfig(account_sid=fake.account_sid, auth_token=fake.auth_token,
-                                      from_number="+15005550006", base_url=fake.base_url))
-    return Dispatcher(db=db, clock=clock, policy=policy, sms=sms)
+    return Dispatcher(db=db, clock=clock, policy=policy, sms=provider_for(fake))
 
 
 def sent(fake: FakeTwilio) -> Counter[str]:

@@ -4,7 +4,6 @@ official in time goes to the next level of the ladder, and the head hears the of
 unreachable. Sent through the real `twilio` client to the wire-level fake."""
 
 import json
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,8 +15,6 @@ from sqlalchemy import select
 from flows.jobs import Dispatcher, run_sweep
 from models import Alert, AuditEvent, Case, Database, OutboxMessage
 from models.enums import RiskLevel, Role
-from notifications.dispatch import RetryPolicy
-from notifications.providers import TwilioConfig, TwilioProvider
 from notifications.tokens import verify
 from states import deadlines, intake, workflow
 from states.clock import FrozenClock
@@ -25,24 +22,15 @@ from states.commands import AssessData
 from states.policy import CommunePolicy
 from states.report_data import AnyReport
 from tests.conftest import T0, Commune, staff_report
-from tests.fakes.twilio_server import FakeTwilio
+from tests.fakes.twilio_server import FakeTwilio, provider_for
 
 REPORT = TypeAdapter(AnyReport)
 # The staff report is received at T0 - 1 h: its 12-hour initial assessment is due at T0 + 11 h.
 DUE = T0 + timedelta(hours=11)
 
 
-@pytest.fixture
-def fake() -> Iterator[FakeTwilio]:
-    server = FakeTwilio().start()
-    yield server
-    server.stop()
-
-
 def dispatcher(db: Database, clock: FrozenClock, policy: CommunePolicy, fake: FakeTwilio) -> Dispatcher:
-    sms = TwilioProvider(TwilioConfig(account_sid=fake.account_sid, auth_token=fake.auth_token,
-                                      from_number="+15005550006", base_url=fake.base_url))
-    return Dispatcher(db=db, clock=clock, policy=policy, sms=sms, retry=RetryPolicy())
+    return Dispatcher(db=db, clock=clock, policy=policy, sms=provider_for(fake))
 
 
 def open_cases(db: Database, clock: FrozenClock, policy: CommunePolicy, commune: Commune, n: int) -> list[str]:
