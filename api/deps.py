@@ -14,12 +14,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api.ratelimit import Limiter, RateLimits
 from models import Database
 from models.crypto import sha256_hex
-from states.accounts import KEY_PREFIX, actor_for_key, user_id_of
-from states.actors import PUBLIC, Actor
-from states.auth import AuthConfig
-from states.clock import Clock
-from states.policy import CommunePolicy
-from states.sessions import Login, login_for_access_token
+from states.identity.accounts import KEY_PREFIX, actor_for_key, user_id_of
+from states.identity.actors import PUBLIC, Actor
+from states.identity.login import AuthConfig
+from states.identity.sessions import Login, login_for_access_token
+from states.kernel.clock import Clock
+from states.kernel.commune import CommunePolicy
 
 
 class KeyCache:

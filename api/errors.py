@@ -12,8 +12,8 @@ from pydantic import BaseModel
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from states.auth import AuthFailed, TooManyAttempts
-from states.errors import (
+from states.identity.login import AuthFailed, TooManyAttempts
+from states.kernel.errors import (
     DomainError,
     Forbidden,
     GuardFailed,
@@ -67,9 +67,14 @@ def error_response(status: int, code: str, vi: str, en: str, **extra: Any) -> JS
     return JSONResponse(status_code=status, content=_body(code, vi, en, **extra))
 
 
+def status_of(exc: DomainError) -> int:
+    """The HTTP status of a domain error (the desk's pages answer with the same)."""
+    return next((s for t, s in STATUS.items() if isinstance(exc, t)), 400)
+
+
 def _domain(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
-    status = next((s for t, s in STATUS.items() if isinstance(exc, t)), 400)
+    status = status_of(exc)
     extra = {k: v for k, v in exc.extra.items() if k in ("allowed_triggers", "current_version")}
     response = error_response(status, exc.code, exc.message_vi, exc.message_en,
                               field=exc.field, rule=exc.rule, **extra)

@@ -42,7 +42,7 @@ from api.errors import error_response
 from api.limits import SECURITY_HEADERS
 from models import Database
 from models.types import UTCDateTime
-from states.clock import Clock
+from states.kernel.clock import Clock
 
 log = logging.getLogger(__name__)
 

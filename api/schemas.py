@@ -6,10 +6,10 @@ from typing import Annotated, Any, Generic, TypeVar
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
-from states.case_views import CaseSummary as CaseSummary  # re-exported: the API names it
-from states.case_views import CaseView
-from states.clock import LOCAL_TZ
-from states.text import Text5000
+from states.cases.case_views import CaseSummary as CaseSummary  # re-exported: the API names it
+from states.cases.case_views import CaseView
+from states.kernel.clock import LOCAL_TZ
+from states.kernel.text import Text5000
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -46,7 +46,7 @@ def _representable(value: datetime) -> datetime:
 Instant = Annotated[AwareDatetime, BeforeValidator(_not_a_timestamp), AfterValidator(_representable)]
 
 # PostgreSQL text cannot hold a NUL character: a query comparing a column with one fails there
-# (it answered 500). Free-text parameters refuse it, as `states.text`'s aliases do in bodies.
+# (it answered 500). Free-text parameters refuse it, as `states.kernel.text`'s aliases do in bodies.
 NO_NUL = r"^[^\x00]*$"
 
 
@@ -82,7 +82,7 @@ class CasePage(BaseModel):
     page_size: int
 
 
-# The workflow's own typed view (states/case_views.py): what is answered and what the access log
+# The workflow's own typed view (states/cases/case_views.py): what is answered and what the access log
 # records as read come from one model, so they cannot drift.
 class CaseDetail(CaseView):
     """One case as your role may see it. A section your view does not show is an empty list

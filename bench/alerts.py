@@ -64,7 +64,7 @@ from _shared import pg_plain as _pg_plain
 
 HOST = "127.0.0.1"
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-LIMIT = timedelta(hours=12)  # initial_assessment in states/policy.toml
+LIMIT = timedelta(hours=12)  # initial_assessment in states/deadlines/policy.toml
 OVERDUE = re.compile(r"QUÁ HẠN: (\S+) - ")  # the vi "overdue" template (not "QUÁ HẠN, chưa xử lý")
 PLACES = ["DONG-AN", "TAY-BINH", "NAM-HOA", "BAC-SON", "TRUNG-THANH"]
 

@@ -54,8 +54,8 @@ from flows.jobs import Dispatcher
 from models import Database, OutboxMessage, open_database
 from models.migrate import upgrade
 from notifications.providers import TwilioConfig, TwilioProvider
-from states.clock import SystemClock
-from states.policy import CommunePolicy
+from states.kernel.clock import SystemClock
+from states.kernel.commune import CommunePolicy
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 FROM_NUMBER = "+15005550006"

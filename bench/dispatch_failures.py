@@ -53,12 +53,13 @@ from models.migrate import upgrade  # noqa: E402
 from notifications.dispatch import RetryPolicy  # noqa: E402
 from notifications.outbox import enqueue_sms  # noqa: E402
 from notifications.providers import TwilioConfig, TwilioProvider  # noqa: E402
-from states import directory, intake  # noqa: E402
-from states.accounts import UserIn, create_user  # noqa: E402
-from states.actors import SYSTEM, Actor  # noqa: E402
-from states.clock import LOCAL_TZ, FrozenClock  # noqa: E402
-from states.policy import CommunePolicy  # noqa: E402
-from states.report_data import AnyReport  # noqa: E402
+from states.identity.accounts import UserIn, create_user  # noqa: E402
+from states.identity.actors import SYSTEM, Actor  # noqa: E402
+from states.intake import opening as intake  # noqa: E402
+from states.intake.report_data import AnyReport  # noqa: E402
+from states.kernel.clock import LOCAL_TZ, FrozenClock  # noqa: E402
+from states.kernel.commune import CommunePolicy  # noqa: E402
+from states.records import directory  # noqa: E402
 from tests.fakes.twilio_server import FakeTwilio  # noqa: E402
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

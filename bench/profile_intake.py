@@ -63,9 +63,9 @@ def main() -> int:
     from kipthoi.demo import seed
     from kipthoi.settings import Settings
     from kipthoi.wiring import build_runtime
-    from states import intake
-    from states.accounts import actor_for_key
-    from states.report_data import AnyReport
+    from states.identity.accounts import actor_for_key
+    from states.intake import opening as intake
+    from states.intake.report_data import AnyReport
 
     settings = Settings()
     rt = build_runtime(settings)

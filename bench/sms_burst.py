@@ -39,10 +39,10 @@ from models import Case, Database, crypto, open_database  # noqa: E402
 from models.enums import AgencyKind  # noqa: E402
 from models.migrate import upgrade  # noqa: E402
 from notifications.config import NotifyConfig  # noqa: E402
-from states import directory  # noqa: E402
-from states.actors import SYSTEM  # noqa: E402
-from states.clock import FrozenClock  # noqa: E402
-from states.policy import CommunePolicy  # noqa: E402
+from states.identity.actors import SYSTEM  # noqa: E402
+from states.kernel.clock import FrozenClock  # noqa: E402
+from states.kernel.commune import CommunePolicy  # noqa: E402
+from states.records import directory  # noqa: E402
 
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # a Monday, 09:00 in Vietnam
 

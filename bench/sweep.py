@@ -65,9 +65,9 @@ import models  # noqa: F401  (all tables registered)
 from flows.jobs import run_sweep
 from models import Alert, Database, Deadline, OutboxMessage, open_database
 from models.migrate import upgrade
-from states import deadlines as deadline_queries
-from states.clock import FrozenClock
-from states.policy import CommunePolicy
+from states.deadlines import ladder as deadline_queries
+from states.kernel.clock import FrozenClock
+from states.kernel.commune import CommunePolicy
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 CHUNK = 200_000  # ids per INSERT ... SELECT statement (keeps the SQLite WAL and PG memory modest)

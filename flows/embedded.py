@@ -18,8 +18,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from flows.jobs import Dispatcher, next_wake, run_retention, run_sweep
 from models import Database
-from states.clock import Clock
-from states.policy import CommunePolicy
+from states.kernel.clock import Clock
+from states.kernel.commune import CommunePolicy
 
 log = logging.getLogger(__name__)
 

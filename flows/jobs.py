@@ -19,11 +19,13 @@ from notifications.providers import SmsProvider, WebhookSender
 from notifications.routing import POSITIONS, resolve
 from notifications.templates import local_time
 from notifications.tokens import sign
-from states import audit, deadlines, retention
-from states.actors import Actor
-from states.case_rows import first_report
-from states.clock import Clock
-from states.policy import CommunePolicy
+from states.audit import chain as audit
+from states.deadlines import ladder as deadlines
+from states.identity.actors import Actor
+from states.kernel.clock import Clock
+from states.kernel.commune import CommunePolicy
+from states.lifecycle.case_rows import first_report
+from states.records import retention
 
 log = logging.getLogger(__name__)
 DISPATCHER = Actor.system("dispatcher")

@@ -6,11 +6,10 @@ worker does neither; it reads the same settings (the environment and `.env`)."""
 
 from fastapi import FastAPI
 
-from api.app import create_app
 from kipthoi.settings import Settings
-from kipthoi.wiring import build_runtime
+from kipthoi.wiring import build_app, build_runtime
 
 
 def create() -> FastAPI:
     settings = Settings()
-    return create_app(build_runtime(settings, migrate=False), max_body_bytes=settings.api.max_body_bytes)
+    return build_app(settings, build_runtime(settings, migrate=False))

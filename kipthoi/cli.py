@@ -63,9 +63,8 @@ def _banner(args: argparse.Namespace, settings: Settings, workers: int, access_l
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from api.app import create_app
     from kipthoi import logs
-    from kipthoi.wiring import build_runtime, build_scheduler
+    from kipthoi.wiring import build_app, build_runtime, build_scheduler
 
     if (settings.environment == "development" and not _loopback(args.host)
             and not (args.allow_remote or settings.api.allow_remote)):
@@ -82,7 +81,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     options = {"host": args.host, "port": args.port, "log_level": args.log_level, "access_log": access_log,
                "log_config": logs.config(args.log_level, access_log=access_log)}
     if workers == 1:
-        app = create_app(runtime, max_body_bytes=settings.api.max_body_bytes, background=scheduler)
+        app = build_app(settings, runtime, background=scheduler)
         uvicorn.run(app, **options)
         return 0
     # Several processes: uvicorn starts each worker from `kipthoi.asgi`, which builds its own
@@ -109,7 +108,7 @@ def _db_upgrade(_: argparse.Namespace, settings: Settings) -> int:
 
 def _audit_verify(_: argparse.Namespace, settings: Settings) -> int:
     from kipthoi.wiring import open_db
-    from states import audit
+    from states.audit import chain as audit
 
     db = open_db(settings, migrate=False)
     with db.read() as session:
@@ -127,9 +126,9 @@ def _audit_viewers(args: argparse.Namespace, settings: Settings) -> int:
     """Who has read a child's record: every access event on any case about the child of CODE."""
     from kipthoi.wiring import open_db
     from models.enums import Role
-    from states import access_log
-    from states.actors import Actor
-    from states.clock import SystemClock
+    from states.access import log as access_log
+    from states.identity.actors import Actor
+    from states.kernel.clock import SystemClock
 
     # Whoever runs the CLI on the server acts as an auditor, and is recorded as the CLI.
     auditor = Actor(ref="cli:audit", role=Role.AUDITOR)
@@ -159,7 +158,7 @@ def _retention_run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _read_password(args: argparse.Namespace) -> str:
-    from states.errors import InvalidInput
+    from states.kernel.errors import InvalidInput
 
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\r\n")
@@ -179,9 +178,9 @@ def _user_create(args: argparse.Namespace, settings: Settings) -> int:
 
     from kipthoi.wiring import build_auth, open_db
     from models.enums import Role
-    from states.accounts import UserIn, add_user
-    from states.actors import SYSTEM
-    from states.clock import SystemClock
+    from states.identity.accounts import UserIn, add_user
+    from states.identity.actors import SYSTEM
+    from states.kernel.clock import SystemClock
 
     data = UserIn(username=args.username, display_name=args.display_name or args.username,
                   role=args.role, official_id=args.official_id)  # refuse a bad role before asking
@@ -270,9 +269,9 @@ as the index key (blind indexes for search and matching):
 
 def _keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
     from kipthoi.wiring import build_keyring, open_db
-    from states import keys
-    from states.actors import SYSTEM
-    from states.clock import SystemClock
+    from states.identity.actors import SYSTEM
+    from states.kernel.clock import SystemClock
+    from states.records import key_rotation as keys
 
     db = open_db(settings)
     report = keys.rotate(db, SystemClock(), SYSTEM, build_keyring(settings),
@@ -294,8 +293,8 @@ def _keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
 
 def _keys_status(_: argparse.Namespace, settings: Settings) -> int:
     from kipthoi.wiring import build_keyring, open_db
-    from states import keys
-    from states.actors import SYSTEM
+    from states.identity.actors import SYSTEM
+    from states.records import key_rotation as keys
 
     keyring = build_keyring(settings)
     db = open_db(settings, migrate=False)
@@ -315,7 +314,7 @@ def _keys_status(_: argparse.Namespace, settings: Settings) -> int:
 
 
 def _diagram(_: argparse.Namespace, __: Settings) -> int:
-    from states.diagram import mermaid
+    from states.lifecycle.diagram import mermaid
 
     print(mermaid())
     return 0
@@ -379,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a clean one-line error for the operator, not a trace
         from pydantic import ValidationError
 
-        from states.errors import DomainError
+        from states.kernel.errors import DomainError
 
         # Configuration refusals (production secrets and keys) are ValueErrors: one line too.
         if isinstance(exc, DomainError | ValidationError | ValueError):

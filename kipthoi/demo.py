@@ -13,11 +13,16 @@ from sqlmodel import Session, col
 
 from models import Case, Database, Place, Report
 from models.enums import AgencyKind, ClosureReason, ReviewOutcome, RiskLevel, Role, ServiceKind
-from states import directory, intake, referrals, workflow
-from states.accounts import KEY_PREFIX, UserIn, create_user
-from states.actors import PUBLIC, SYSTEM, Actor
-from states.clock import FrozenClock, SystemClock
-from states.commands import (
+from states.cases import referrals
+from states.identity.accounts import KEY_PREFIX, UserIn, create_user
+from states.identity.actors import PUBLIC, SYSTEM, Actor
+from states.identity.passwords import Passwords
+from states.intake import opening as intake
+from states.intake.report_data import CitizenReport, HotlineReport, StaffReport
+from states.kernel.clock import FrozenClock, SystemClock
+from states.kernel.commune import CommunePolicy
+from states.lifecycle import workflow
+from states.lifecycle.commands import (
     AssessData,
     CloseData,
     DecisionData,
@@ -26,9 +31,7 @@ from states.commands import (
     ReviewData,
     ServiceData,
 )
-from states.passwords import Passwords
-from states.policy import CommunePolicy
-from states.report_data import CitizenReport, HotlineReport, StaffReport
+from states.records import directory
 
 PLACES = [("DONG-AN", "Thôn Đông An"), ("TAY-BINH", "Thôn Tây Bình"), ("NAM-HOA", "Thôn Nam Hoà"),
           ("BAC-SON", "Xóm Bắc Sơn"), ("TRUNG-THANH", "Xóm Trung Thành")]

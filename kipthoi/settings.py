@@ -17,8 +17,8 @@ from models.crypto import derive_key
 from models.db import sqlite_file
 from notifications.config import NotifyConfig
 from notifications.routing import load_routes
-from states.deadline_policy import load_policy
-from states.policy import CommunePolicy
+from states.deadlines.policy import load_policy
+from states.kernel.commune import CommunePolicy
 
 # The development default of earlier versions, public in the source: refused everywhere.
 PUBLISHED_SECRET = "kipthoi-development-secret-change-me"
@@ -34,7 +34,7 @@ class CommuneSettings(BaseModel):
     name: str = "Xã Nghĩa Hưng"
     code_prefix: str = Field("NH", pattern=r"^[A-Z]{2,6}$")
     future_skew_seconds: int = Field(300, ge=0, le=3600)
-    # Years after closure before a case's private data is erased (states/retention.py).
+    # Years after closure before a case's private data is erased (states/records/retention.py).
     retention_years: int = Field(5, ge=1, le=100)
 
 
@@ -45,10 +45,10 @@ class SecuritySettings(BaseModel):
     # Where development keeps its generated secret and data keys; unset: beside the SQLite
     # database (`<file>.secrets.json`), or `kipthoi.secrets.json` in the working directory.
     secrets_file: Path | None = None
-    # Login sessions (states/sessions.py).
+    # Login sessions (states/identity/sessions.py).
     access_token_minutes: int = Field(15, ge=1, le=24 * 60)
     refresh_token_hours: float = Field(12, gt=0, le=24 * 30)
-    # Failed logins in a row (states/auth.py): from `login_delay_after` on, each attempt waits
+    # Failed logins in a row (states/identity/login.py): from `login_delay_after` on, each attempt waits
     # 2^(n - login_delay_after) s, at most `login_max_delay_seconds`; `login_lockout_after`
     # failures lock the username for `login_lockout_minutes`.
     login_delay_after: int = Field(3, ge=1, le=100)
@@ -72,7 +72,7 @@ def _key_bytes(name: str, value: SecretStr) -> bytes:
 
 
 class CryptoSettings(BaseModel):
-    """Keys for encryption at rest (models/crypto.py) and for blind indexes (states/matching.py).
+    """Keys for encryption at rest (models/crypto.py) and for blind indexes (states/intake/matching.py).
 
     Unset in development: derived from `security.secret` when one is configured, else random
     keys made on first start and kept in the development secrets file — so that `make serve`

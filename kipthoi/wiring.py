@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from api.deps import Runtime
 from api.ratelimit import RateLimits, Rule
@@ -13,11 +14,14 @@ from models.crypto import derive_key
 from models.migrate import upgrade
 from notifications.dispatch import RetryPolicy
 from notifications.providers import ConsoleProvider, SmsProvider, TwilioConfig, TwilioProvider, WebhookSender
-from states.auth import AuthConfig, LoginPolicy
-from states.clock import Clock, SystemClock
-from states.passwords import HashCost, Passwords
-from states.policy import CommunePolicy
-from states.sessions import TokenConfig
+from states.identity.login import AuthConfig, LoginPolicy
+from states.identity.passwords import HashCost, Passwords
+from states.identity.sessions import TokenConfig
+from states.kernel.clock import Clock, SystemClock
+from states.kernel.commune import CommunePolicy
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 STATUS_CALLBACK_PATH = "/webhooks/twilio/status"
 
@@ -124,3 +128,13 @@ def build_scheduler(settings: Settings, runtime: Runtime) -> EmbeddedScheduler |
     jobs = build_jobs(settings, db=runtime.db, clock=runtime.clock)
     return EmbeddedScheduler(runtime.db, runtime.clock, runtime.policy, jobs.dispatcher,
                              tick_seconds=settings.scheduler.tick_seconds)
+
+
+def build_app(settings: Settings, runtime: Runtime, background: EmbeddedScheduler | None = None) -> "FastAPI":
+    """The served app: the JSON API and the desk's pages, one process, one runtime."""
+    from api.app import create_app
+    from web import install
+
+    app = create_app(runtime, max_body_bytes=settings.api.max_body_bytes, background=background)
+    install(app)
+    return app

@@ -15,21 +15,21 @@ from models.crypto import EncryptedDate, EncryptedJSON, EncryptedStr
 from models.enums import CaseState
 from models.types import EnumText, UTCDateTime
 
-# Blind indexes (states/matching.py): "<index key id>.<HMAC-SHA256 hex>", never a name in clear.
+# Blind indexes (states/intake/matching.py): "<index key id>.<HMAC-SHA256 hex>", never a name in clear.
 INDEX_LENGTH = 80
 
 
 class Child(SQLModel, table=True):
     __tablename__ = "child"
     id: int | None = Field(default=None, primary_key=True)
-    # Encrypted at rest (models/crypto.py); lengths are checked on input (states/report_data.py).
+    # Encrypted at rest (models/crypto.py); lengths are checked on input (states/intake/report_data.py).
     full_name: str | None = Field(default=None, sa_type=EncryptedStr("child.full_name"))
     birth_date: date | None = Field(default=None, sa_type=EncryptedDate("child.birth_date"))
     estimated_age: int | None = None
     sex: str = Field(default="unknown", max_length=8)
     place_id: int | None = Field(default=None, foreign_key="place.id")
     # HMAC keys for matching a new report to this child and for search by name
-    # (states/matching.py); no name in clear.
+    # (states/intake/matching.py); no name in clear.
     birth_key: str | None = Field(default=None, max_length=INDEX_LENGTH, index=True)
     place_key: str | None = Field(default=None, max_length=INDEX_LENGTH, index=True)
     name_index: str | None = Field(default=None, max_length=INDEX_LENGTH, index=True)
@@ -43,7 +43,7 @@ class Reporter(SQLModel, table=True):
     phone: str | None = Field(default=None, sa_type=EncryptedStr("reporter.phone"))
     address: str | None = Field(default=None, sa_type=EncryptedStr("reporter.address"))
     relation: str | None = Field(default=None, sa_type=EncryptedStr("reporter.relation"))
-    # HMAC of the phone in E.164, for search by the head (states/search.py).
+    # HMAC of the phone in E.164, for search by the head (states/cases/search.py).
     phone_index: str | None = Field(default=None, max_length=INDEX_LENGTH, index=True)
 
 

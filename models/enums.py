@@ -16,7 +16,7 @@ class CaseState(StrEnum):
 
 
 class Trigger(StrEnum):
-    """The lifecycle's triggers (the steps of states/machine.py; a test keeps the two equal)."""
+    """The lifecycle's triggers (the steps of states/lifecycle/machine.py; a test keeps the two equal)."""
 
     ASSESS = "assess"
     RECORD_EMERGENCY = "record_emergency"
@@ -32,7 +32,7 @@ class Trigger(StrEnum):
 
 class Event(StrEnum):
     """What happens to a case besides a trigger firing: the other names the deadline policy
-    (states/policy.toml) and the routing table (notifications/routing.toml) may refer to."""
+    (states/deadlines/policy.toml) and the routing table (notifications/routing.toml) may refer to."""
 
     CASE_OPENED = "case.opened"  # a report opened a new case
     REPORT_LINKED = "report.linked"  # a report was filed under an open case of the same child
@@ -44,10 +44,10 @@ class Event(StrEnum):
 # The names each configuration file may use. A name outside them would never fire: the file is
 # refused when loaded instead (a typo in an override file must not silently disable a limit).
 # Deadlines are opened, met and cancelled by triggers (by their bare name) and by the events a
-# command means for the limits (states/workflow.py, states/intake.py).
+# command means for the limits (states/lifecycle/workflow.py, states/intake/opening.py).
 DEADLINE_EVENTS: frozenset[str] = frozenset(Trigger) | {
     Event.CASE_OPENED, Event.EMERGENCY_DECIDED, Event.SEPARATED_FROM_CARER}
-# Routes fire on what is published to notifications (states/events.py): every trigger as
+# Routes fire on what is published to notifications (states/lifecycle/events.py): every trigger as
 # `case.<trigger>`, and the events above that concern the people told.
 ROUTE_EVENTS: frozenset[str] = frozenset(f"case.{t}" for t in Trigger) | {
     Event.CASE_OPENED, Event.REPORT_LINKED, Event.CASE_REFERRED, Event.EMERGENCY_DECIDED}
@@ -60,7 +60,7 @@ class DeadlineStatus(StrEnum):
 
 
 class AlertKind(StrEnum):
-    """The stages of a deadline's ladder (states/deadlines.py)."""
+    """The stages of a deadline's ladder (states/deadlines/ladder.py)."""
 
     REMINDER = "reminder"
     OVERDUE = "overdue"
@@ -235,4 +235,33 @@ LABELS_VI: dict[str, str] = {
     "transferred": "Chuyển xã/phường khác",
     "no_longer_at_risk": "Trẻ đã an toàn, ổn định",
     "child_turned_16": "Trẻ đã đủ 16 tuổi",
+    "intake_operator": "Tiếp nhận thông tin",
+    "case_worker": "Công chức Văn hoá - Xã hội",
+    "head": "Trưởng phòng Văn hoá - Xã hội",
+    "chair": "Chủ tịch UBND xã",
+    "agency_official": "Cán bộ cơ quan phối hợp",
+    "auditor": "Kiểm tra, giám sát",
+    "admin": "Quản trị hệ thống",
+    "hotline": "Tổng đài 111",
+    "medical": "Y tế",
+    "psychological": "Hỗ trợ tâm lý",
+    "legal_aid": "Trợ giúp pháp lý",
+    "education": "Giáo dục",
+    "social_assistance": "Trợ giúp xã hội",
+    "alternative_care": "Chăm sóc thay thế",
+    "family_counselling": "Tư vấn gia đình",
+    "other": "Khác",
+    "continue": "Tiếp tục kế hoạch",
+    "close": "Đề xuất đóng vụ việc",
+    "replan": "Lập lại kế hoạch",
+    "submitted": "Đã trình",
+    "approved": "Đã phê duyệt",
+    "returned": "Đã trả lại",
+    "withdrawn": "Đã rút",
+    "male": "Nam",
+    "female": "Nữ",
+    "unknown": "Không rõ",
+    "open": "Đang chạy",
+    "met": "Đã đáp ứng",
+    "cancelled": "Đã huỷ",
 }

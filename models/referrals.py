@@ -1,7 +1,7 @@
 """Referrals: which agencies a case has been handed to (police, health station, school...).
 
 An agency official sees a case only while it is referred to their agency, and only the part of
-it that agency's work needs (states/views.py). A referral is withdrawn, never deleted, so the
+it that agency's work needs (states/cases/views.py). A referral is withdrawn, never deleted, so the
 record of who could see the case, and when, stays.
 """
 

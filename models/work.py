@@ -2,7 +2,7 @@
 
 Free text about the child and the family is encrypted at rest (models/crypto.py); what the
 procedure's clocks, routing and statistics need (dates, kinds, risk levels, agency ids) is not.
-Input lengths are checked by the commands (states/commands.py), not by these columns."""
+Input lengths are checked by the commands (states/lifecycle/commands.py), not by these columns."""
 
 from datetime import date, datetime
 

@@ -19,11 +19,11 @@ from api.app import create_app
 from api.deps import Runtime
 from models import Database, crypto, open_database
 from models.enums import AgencyKind, Role
-from states import directory
-from states.accounts import UserIn, create_user
-from states.actors import SYSTEM, Actor
-from states.clock import LOCAL_TZ, FrozenClock
-from states.policy import CommunePolicy
+from states.identity.accounts import UserIn, create_user
+from states.identity.actors import SYSTEM, Actor
+from states.kernel.clock import LOCAL_TZ, FrozenClock
+from states.kernel.commune import CommunePolicy
+from states.records import directory
 from tests import dbs
 
 # Processes the tests start (`kipthoi serve`, the CLI) make their development secrets file beside

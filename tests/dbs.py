@@ -15,7 +15,7 @@ from sqlmodel import SQLModel
 import models  # noqa: F401
 from models import Database, open_database
 from models.migrate import upgrade
-from states.audit import GENESIS_HASH
+from states.audit.chain import GENESIS_HASH
 
 TEST_DB = os.environ.get("KIPTHOI_TEST_DB", "sqlite")
 IS_PG = TEST_DB.startswith("postgresql")

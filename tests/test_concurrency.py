@@ -18,12 +18,14 @@ from sqlalchemy import func, select
 
 from models import AuditEvent, Case, Database, Report
 from models.enums import Role
-from states import audit, intake, workflow
-from states.clock import FrozenClock
-from states.commands import AssessData
-from states.errors import StaleVersion
-from states.policy import CommunePolicy
-from states.report_data import AnyReport
+from states.audit import chain as audit
+from states.intake import opening as intake
+from states.intake.report_data import AnyReport
+from states.kernel.clock import FrozenClock
+from states.kernel.commune import CommunePolicy
+from states.kernel.errors import StaleVersion
+from states.lifecycle import workflow
+from states.lifecycle.commands import AssessData
 from tests.conftest import Commune, hotline_report, staff_report
 
 N = 8

@@ -23,10 +23,11 @@ from models import Alert, AuditEvent, Database, Deadline, OutboxMessage
 from models.enums import Role
 from notifications.config import NotifyConfig
 from notifications.providers import TwilioConfig, TwilioProvider
-from states import audit, intake
-from states.clock import FrozenClock
-from states.policy import CommunePolicy
-from states.report_data import AnyReport
+from states.audit import chain as audit
+from states.intake import opening as intake
+from states.intake.report_data import AnyReport
+from states.kernel.clock import FrozenClock
+from states.kernel.commune import CommunePolicy
 from tests import dbs
 from tests.conftest import SECRETS_FILE_ENV, Commune, staff_report
 from tests.fakes.twilio_server import FakeTwilio

@@ -12,8 +12,8 @@ import pytest
 
 from models.enums import DEADLINE_EVENTS, ROUTE_EVENTS, Event, Trigger
 from notifications.routing import ROUTES_FILE, load_routes
-from states.deadline_policy import DEFAULT_FILE, load_policy
-from states.machine import TRIGGERS
+from states.deadlines.policy import DEFAULT_FILE, load_policy
+from states.lifecycle.machine import TRIGGERS
 from tests.conftest import SECRETS_FILE_ENV
 
 ROOT = Path(__file__).resolve().parent.parent

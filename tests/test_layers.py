@@ -122,26 +122,27 @@ def test_the_walk_reads_every_package_and_sees_real_imports() -> None:
 
 
 @pytest.mark.parametrize(("module", "source"), [
-    ("notifications.routing", "from states.workflow import advance"),
+    ("notifications.routing", "from states.lifecycle.workflow import advance"),
     ("models.db", "def settings():\n    import kipthoi.settings\n    return kipthoi.settings"),
-    ("states.intake", "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from api.deps import Runtime"),
-    ("states.intake", "import flows.jobs"),
+    ("states.intake.opening", "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from api.deps import Runtime"),
+    ("states.intake.opening", "import flows.jobs"),
     ("api.routers.cases", "from ...web import pages"),
     ("api.deps", "from kipthoi.wiring import build_runtime"),
     ("web.pages", "from api import routers"),
     ("web.pages", "from api.routers.cases import router"),
     ("flows.jobs", "from kipthoi.wiring import build_jobs"),
     ("models.db", "from tests.conftest import Commune"),
-    ("states.intake", "from .... import models"),
+    ("states.intake.opening", "from .... import models"),
 ])
 def test_a_wrong_import_is_reported(module: str, source: str) -> None:
     assert violations(source, module)
 
 
 @pytest.mark.parametrize(("module", "source", "entrypoint"), [
-    ("states.intake", "from notifications.outbox import notify\nfrom models import Case\nfrom . import audit", False),
+    ("states.intake.opening",
+     "from notifications.outbox import notify\nfrom models import Case\nfrom . import matching", False),
     ("api.routers.cases", "from ..deps import current_actor\nfrom notifications.tokens import sign", False),
-    ("web.pages", "from api.deps import current_actor\nfrom states.queries import worklist", False),
+    ("web.pages", "from api.deps import current_actor\nfrom states.cases.queries import worklist", False),
     ("kipthoi.cli", "def f():\n    from flows.jobs import run_sweep\n    from web import pages", False),
     ("flows.deadline_sweep", "def f():\n    from kipthoi.wiring import build_jobs", True),
     ("models.db", "import sqlalchemy\nfrom sqlmodel import Session", False),

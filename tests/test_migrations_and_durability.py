@@ -29,10 +29,10 @@ from sqlmodel import SQLModel
 from models import Case, Database, Report, open_database
 from models.enums import Role
 from models.migrate import alembic_config, upgrade
-from states import intake
-from states.clock import FrozenClock
-from states.policy import CommunePolicy
-from states.report_data import AnyReport
+from states.intake import opening as intake
+from states.intake.report_data import AnyReport
+from states.kernel.clock import FrozenClock
+from states.kernel.commune import CommunePolicy
 from tests import dbs
 from tests.conftest import Commune, hotline_report, staff_report
 

@@ -18,8 +18,8 @@ from sqlalchemy import func, select
 
 from models import Case, Database
 from models.enums import Role
-from states import audit
-from states.clock import LOCAL_TZ
+from states.audit import chain as audit
+from states.kernel.clock import LOCAL_TZ
 from tests.conftest import SECRETS_FILE_ENV, Commune, hotline_report
 
 ROOT = Path(__file__).resolve().parent.parent

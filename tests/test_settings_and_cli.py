@@ -19,10 +19,10 @@ from kipthoi.wiring import build_auth, build_rate_limits, build_sms
 from models import Database
 from models.enums import Role
 from notifications.providers import ConsoleProvider, TwilioProvider
-from states.auth import AuthConfig
-from states.clock import FrozenClock
-from states.passwords import HashCost, Passwords
-from states.policy import CommunePolicy
+from states.identity.login import AuthConfig
+from states.identity.passwords import HashCost, Passwords
+from states.kernel.clock import FrozenClock
+from states.kernel.commune import CommunePolicy
 from tests.conftest import T0
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,10 +9,10 @@ from sqlalchemy.exc import StatementError
 
 from models import Case, Database, Deadline, OutboxMessage
 from models.enums import CaseState, DeadlineStatus, OutboxStatus, Role
-from states.clock import FrozenClock
-from states.intake import submit_report
-from states.policy import CommunePolicy
-from states.report_data import StaffReport
+from states.intake.opening import submit_report
+from states.intake.report_data import StaffReport
+from states.kernel.clock import FrozenClock
+from states.kernel.commune import CommunePolicy
 from tests.conftest import Commune, staff_report
 
 

@@ -1,5 +1,18 @@
 """The commune's desk: pages people read, beside the JSON API (`api/`).
 
-Pages call the same `states/` use cases as the API and hold no rule of their own. For now it
-holds the shared stylesheet that the acknowledgement page (api/routers/deadlines.py) uses; the
-desk's pages arrive with the desk issue."""
+Pages call the same `states/` use cases as the API and hold no rule of their own: a handler
+builds its context (`web/render.py`: who, which language, the CSRF check), calls one use case,
+renders one template. Forms for the lifecycle's steps are made from the trigger table
+(`web/forms.py` reads `states/lifecycle/triggers.SPECS`).
+
+`install(app)` adds the pages to the API's app, so one `kipthoi serve` serves both: staff
+pages under `/` and `/desk/…`, the public report page at `/bao-cao`, its lookup at `/tra-cuu`."""
+
+from fastapi import FastAPI
+
+
+def install(app: FastAPI) -> None:
+    from web.pages import auth, cases, home, intake, oversight
+
+    for module in (auth, home, cases, intake, oversight):
+        app.include_router(module.router)

@@ -9,10 +9,11 @@ from pydantic import BaseModel, Field
 from api.deps import CurrentActor, CurrentLogin, LimiterDep, RuntimeDep
 from api.errors import responses
 from models.enums import Role
-from states import accounts, auth
-from states.commands import Command
-from states.errors import DomainError
-from states.sessions import TokenPair
+from states.identity import accounts
+from states.identity import login as auth
+from states.identity.sessions import TokenPair
+from states.kernel.errors import DomainError
+from states.lifecycle.commands import Command
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 

@@ -22,10 +22,11 @@ from api.schemas import (
     TransitionRequest,
 )
 from models.enums import AbuseForm, CaseState
-from states import queries, referrals, workflow
-from states.errors import UnknownTrigger
-from states.machine import allowed_triggers
-from states.triggers import SPECS, TriggerSpec
+from states.cases import queries, referrals
+from states.kernel.errors import UnknownTrigger
+from states.lifecycle import workflow
+from states.lifecycle.machine import allowed_triggers
+from states.lifecycle.triggers import SPECS, TriggerSpec
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 CodePath = Annotated[str, Path(max_length=32, pattern=r"^[A-Z0-9-]+$")]
@@ -66,7 +67,7 @@ def _changed(case: Any) -> CaseChanged:
 
 
 def _trigger_route(spec: TriggerSpec) -> None:
-    """One endpoint per trigger, made from its entry in `states/triggers.py`: the body is its
+    """One endpoint per trigger, made from its entry in `states/lifecycle/triggers.py`: the body is its
     input model, the OpenAPI text its labels and steps."""
     trigger, data_model = spec.trigger.value, spec.input
     description = f"{spec.label_vi} — *{spec.label_en}*\n\n" + "\n".join(

@@ -16,9 +16,9 @@ from api.deps import CurrentActor, RuntimeDep
 from api.errors import responses
 from api.schemas import MAX_ID
 from notifications.tokens import AckClaim, BadToken, verify
-from states import deadlines
-from states.clock import LOCAL_TZ
-from states.errors import DomainError
+from states.deadlines import ladder as deadlines
+from states.kernel.clock import LOCAL_TZ
+from states.kernel.errors import DomainError
 
 router = APIRouter(tags=["deadlines"])
 # Any text is accepted here and checked in `_claim`: a link cut short or mangled by a phone

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query
 from api.deps import CurrentActor, RuntimeDep
 from api.errors import responses
 from api.schemas import NO_NUL, AgencyOut, OfficialOut, PlaceOut
-from states import directory
+from states.records import directory
 
 router = APIRouter(tags=["directory"])
 

@@ -10,8 +10,8 @@ from api.deps import CurrentActor, RuntimeDep
 from api.errors import responses
 from api.schemas import NO_NUL, Instant
 from models.enums import AbuseForm, CaseState
-from states import export, queries
-from states.worklist_csv import worklist_csv
+from states.cases import export, queries
+from states.cases.worklist_csv import worklist_csv
 
 router = APIRouter(prefix="/exports", tags=["exports"])
 CodePath = Annotated[str, Path(max_length=32, pattern=r"^[A-Z0-9-]+$")]

@@ -9,7 +9,9 @@ from pydantic import BaseModel
 from api.deps import CurrentActor, RuntimeDep
 from api.errors import responses
 from api.schemas import MAX_ID, NO_NUL, Instant
-from states import access_log, audit_trail, stats
+from states.access import log as access_log
+from states.audit import trail as audit_trail
+from states.records import statistics as stats
 
 router = APIRouter(tags=["oversight"])
 CodePath = Annotated[str, Path(max_length=32, pattern=r"^[A-Z0-9-]+$")]

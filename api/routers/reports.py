@@ -8,8 +8,9 @@ from fastapi.responses import JSONResponse
 from api.deps import ActorOrPublic, CurrentActor, RuntimeDep
 from api.errors import responses
 from api.schemas import NO_NUL, CitizenReceipt, HotlineReportStatus, PublicStatus, ReportAccepted
-from states import intake, queries
-from states.report_data import AnyReport, CitizenReport
+from states.cases import queries
+from states.intake import opening as intake
+from states.intake.report_data import AnyReport, CitizenReport
 
 router = APIRouter(tags=["reports"])
 

@@ -1,4 +1,4 @@
-"""Search cases by the child's name or the reporter's phone (blind indexes, states/search.py)."""
+"""Search cases by the child's name or the reporter's phone (blind indexes, states/cases/search.py)."""
 
 from typing import Annotated
 
@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 from api.deps import CurrentActor, RuntimeDep
 from api.errors import responses
 from api.schemas import CaseSummary
-from states import search
+from states.cases import search
 
 router = APIRouter(prefix="/search", tags=["cases"])
 

@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 from api.deps import CurrentActor, RuntimeDep
 from api.errors import responses
 from models.enums import Role
-from states import accounts
+from states.identity import accounts
 
 router = APIRouter(prefix="/users", tags=["users"])
 UserId = Annotated[int, Path(ge=1, le=2**31 - 1)]

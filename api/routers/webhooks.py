@@ -10,8 +10,8 @@ from api.deps import RuntimeDep
 from api.errors import error_response, responses
 from notifications.callbacks import SignatureRefused, check_signature, record_status
 from notifications.unreachable import tell_unreachable
-from states import audit
-from states.actors import Actor
+from states.audit import chain as audit
+from states.identity.actors import Actor
 
 router = APIRouter(tags=["webhooks"])
 PATH = "/webhooks/twilio/status"

@@ -6,7 +6,7 @@ the police, agency CA, where the agency official sits) and UNASSIGNED. Each test
 and one group of endpoints (reading a case; its export and access log; the changes; the
 endpoints over all cases) and checks every endpoint on all four kinds, so the matrix costs 36
 fixtures, not hundreds. The expected status of every cell is written out below, by hand, from
-the rules — not read from `states/permissions.py`.
+the rules — not read from `states/access/permissions.py`.
 
 Every response a role gets is also searched for the reporter's identity: only the head and
 the worker assigned to the case may ever see who reported (Luật Tố cáo 2018).
@@ -27,11 +27,12 @@ from sqlmodel import Session, col
 from api.schemas import CaseSummary
 from models import Agency, Case, Database, Deadline, Note, Referral
 from models.enums import Role
-from states import referrals, workflow
-from states.clock import FrozenClock
-from states.intake import submit_report
-from states.policy import CommunePolicy
-from states.report_data import StaffReport
+from states.cases import referrals
+from states.intake.opening import submit_report
+from states.intake.report_data import StaffReport
+from states.kernel.clock import FrozenClock
+from states.kernel.commune import CommunePolicy
+from states.lifecycle import workflow
 from tests.conftest import Commune, hotline_report, staff_report
 
 OWN, OTHER, REFERRED, UNASSIGNED = "own", "other", "referred", "unassigned"

@@ -20,9 +20,9 @@ from models import AuditEvent, Database, OutboxMessage
 from models.enums import Role
 from notifications.config import NotifyConfig
 from notifications.tokens import sign
-from states.clock import FrozenClock
-from states.deadline_policy import load_policy
-from states.policy import CommunePolicy
+from states.deadlines.policy import load_policy
+from states.kernel.clock import FrozenClock
+from states.kernel.commune import CommunePolicy
 from tests.conftest import T0, Commune, hotline_report, staff_report
 
 W = Role.CASE_WORKER

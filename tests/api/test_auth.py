@@ -18,13 +18,13 @@ from api.app import create_app
 from api.deps import Runtime
 from models import AuditEvent, Database, User
 from models.enums import Role
-from states.accounts import UserIn, create_user
-from states.actors import SYSTEM
-from states.auth import AuthConfig
-from states.clock import FrozenClock
-from states.passwords import HashCost, Passwords
-from states.policy import CommunePolicy
-from states.sessions import TokenConfig
+from states.identity.accounts import UserIn, create_user
+from states.identity.actors import SYSTEM
+from states.identity.login import AuthConfig
+from states.identity.passwords import HashCost, Passwords
+from states.identity.sessions import TokenConfig
+from states.kernel.clock import FrozenClock
+from states.kernel.commune import CommunePolicy
 from tests.conftest import Commune
 
 CHEAP = Passwords(HashCost(time_cost=1, memory_kib=8, parallelism=1))

@@ -16,7 +16,7 @@ from sqlmodel import SQLModel
 from models import Database
 from models.crypto import Encrypted
 from models.enums import Role
-from states.case_views import (
+from states.cases.case_views import (
     WITHHOLDABLE_REPORT_FIELDS,
     CaseView,
     NoteView,

@@ -17,10 +17,10 @@ from sqlmodel import col
 
 from models import AuditEvent, Case, Database, OutboxMessage
 from models.enums import AgencyKind, Role
-from states import directory
-from states.accounts import UserIn, create_user
-from states.actors import SYSTEM
-from states.clock import FrozenClock
+from states.identity.accounts import UserIn, create_user
+from states.identity.actors import SYSTEM
+from states.kernel.clock import FrozenClock
+from states.records import directory
 from tests.conftest import Commune, hotline_report, staff_report
 
 REPORTER_SECRETS = ("Người Báo Tin", "900000999")

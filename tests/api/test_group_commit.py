@@ -15,7 +15,7 @@ from api.app import create_app
 from api.deps import Runtime
 from models import Case, Database, Place, Report
 from models.group_commit import GroupCommit
-from states import audit
+from states.audit import chain as audit
 from tests import dbs
 from tests.conftest import Commune, hotline_report
 

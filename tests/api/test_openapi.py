@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from models import AuditEvent, Case, Database, Report
 from models.enums import Role
-from states.machine import TRIGGERS
+from states.lifecycle.machine import TRIGGERS
 from tests.conftest import Commune, staff_report
 
 LIMIT = 256 * 1024

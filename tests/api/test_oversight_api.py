@@ -13,11 +13,11 @@ from sqlalchemy import select
 
 from models import AuditEvent, Database
 from models.enums import Role
-from states import audit
-from states.accounts import UserIn, create_user
-from states.actors import SYSTEM
-from states.clock import FrozenClock
-from states.worklist_csv import cell
+from states.audit import chain as audit
+from states.cases.worklist_csv import cell
+from states.identity.accounts import UserIn, create_user
+from states.identity.actors import SYSTEM
+from states.kernel.clock import FrozenClock
 from tests.conftest import T0, Commune, hotline_report, staff_report
 
 PRIVATE = {

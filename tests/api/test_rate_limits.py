@@ -19,10 +19,10 @@ from api.deps import Runtime
 from api.ratelimit import Limiter, RateLimited, RateLimits, Rule
 from models import Database, open_database
 from models.enums import Role
-from states.auth import AuthConfig
-from states.clock import FrozenClock
-from states.passwords import HashCost, Passwords
-from states.policy import CommunePolicy
+from states.identity.login import AuthConfig
+from states.identity.passwords import HashCost, Passwords
+from states.kernel.clock import FrozenClock
+from states.kernel.commune import CommunePolicy
 from tests import dbs
 from tests.conftest import Commune, staff_report
 

@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 
 from models import AuditEvent, Case, Child, Database, IdempotencyRecord, Report, Reporter
 from models.enums import Role
-from states.accounts import UserIn, create_user
-from states.actors import SYSTEM
-from states.clock import FrozenClock
+from states.identity.accounts import UserIn, create_user
+from states.identity.actors import SYSTEM
+from states.kernel.clock import FrozenClock
 from tests.conftest import T0, Commune, hotline_report, staff_report
 
 ROWS = (Case, Report, AuditEvent, Child, Reporter, IdempotencyRecord)

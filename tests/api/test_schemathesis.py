@@ -26,16 +26,17 @@ from api.app import create_app
 from api.deps import Runtime
 from models import Database, Report, open_database
 from models.enums import Role
-from states import referrals, workflow
-from states.accounts import UserIn, create_user
-from states.actors import PUBLIC, SYSTEM
-from states.auth import AuthConfig
-from states.clock import FrozenClock
-from states.intake import submit_report
-from states.passwords import HashCost, Passwords
-from states.policy import CommunePolicy
-from states.report_data import CitizenReport, HotlineReport, StaffReport
-from states.triggers import INPUTS
+from states.cases import referrals
+from states.identity.accounts import UserIn, create_user
+from states.identity.actors import PUBLIC, SYSTEM
+from states.identity.login import AuthConfig
+from states.identity.passwords import HashCost, Passwords
+from states.intake.opening import submit_report
+from states.intake.report_data import CitizenReport, HotlineReport, StaffReport
+from states.kernel.clock import FrozenClock
+from states.kernel.commune import CommunePolicy
+from states.lifecycle import workflow
+from states.lifecycle.triggers import INPUTS
 from tests.conftest import AGENCIES, PLACES, ROLE_AGENCY, T0, Commune, hotline_report, staff_report
 
 # The argon2 cost is lowered (a setting), as in test_auth.py: logins are generated too.
@@ -333,8 +334,8 @@ def test_what_schemathesis_found_is_refused_with_the_error_shape(
     assert r.json()["code"] in ("validation_error", "invalid_credentials"), r.text
 
 
-# Found here in bodies the domain validates (`states/commands.py` AwareDatetime,
-# `states/directory.py` OfficialIn): each once answered 500.
+# Found here in bodies the domain validates (`states/lifecycle/commands.py` AwareDatetime,
+# `states/records/directory.py` OfficialIn): each once answered 500.
 STATES_BUGS = [
     pytest.param(HEAD, "/reports", staff_report(received_at="0001-01-01T00:30:00+01:00"),
                  id="report-received_at-out-of-range"),

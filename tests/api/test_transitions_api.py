@@ -8,12 +8,12 @@ from fastapi.testclient import TestClient
 
 from models import Database
 from models.enums import Role
-from states.clock import FrozenClock
-from states.intake import submit_report
-from states.policy import CommunePolicy
-from states.report_data import StaffReport
-from states.triggers import INPUTS
-from states.workflow import advance
+from states.intake.opening import submit_report
+from states.intake.report_data import StaffReport
+from states.kernel.clock import FrozenClock
+from states.kernel.commune import CommunePolicy
+from states.lifecycle.triggers import INPUTS
+from states.lifecycle.workflow import advance
 from tests.conftest import Commune, staff_report
 
 W, HEAD, CHAIR = Role.CASE_WORKER, Role.HEAD, Role.CHAIR

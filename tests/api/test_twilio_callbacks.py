@@ -21,10 +21,10 @@ from models import Alert, AuditEvent, Database, DeliveryReceipt, Official, Outbo
 from models.enums import Role
 from notifications.outbox import enqueue_sms
 from notifications.providers import ConsoleProvider
-from states import intake
-from states.clock import FrozenClock
-from states.policy import CommunePolicy
-from states.report_data import AnyReport
+from states.intake import opening as intake
+from states.intake.report_data import AnyReport
+from states.kernel.clock import FrozenClock
+from states.kernel.commune import CommunePolicy
 from tests.conftest import Commune, staff_report
 
 TOKEN = "callback-test-auth-token"

@@ -10,10 +10,10 @@ from sqlalchemy import select
 from api.deps import Runtime
 from models import AuditEvent, Database
 from models.enums import Role
-from states.auth import AuthConfig
-from states.clock import FrozenClock
-from states.passwords import HashCost, Passwords
-from states.policy import CommunePolicy
+from states.identity.login import AuthConfig
+from states.identity.passwords import HashCost, Passwords
+from states.kernel.clock import FrozenClock
+from states.kernel.commune import CommunePolicy
 from tests.conftest import Commune, hotline_report
 
 CHEAP = Passwords(HashCost(time_cost=1, memory_kib=8, parallelism=1))

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from models import Case, Database, OutboxMessage
-from states.clock import LOCAL_TZ
+from states.kernel.clock import LOCAL_TZ
 from tests.browser.conftest import GuardedPage, KipthoiServer
 from tests.conftest import staff_report
 

@@ -14,8 +14,8 @@ from starlette.responses import HTMLResponse
 from api.app import create_app
 from api.deps import Runtime
 from models import Database
-from states.clock import FrozenClock
-from states.policy import CommunePolicy
+from states.kernel.clock import FrozenClock
+from states.kernel.commune import CommunePolicy
 from tests.browser.conftest import LOCAL_HOSTS, GuardedPage, KipthoiServer
 from tests.conftest import T0
 

@@ -25,10 +25,10 @@ from sqlalchemy import func, select
 
 from models import Alert, Case, Database, Deadline, OutboxMessage
 from models.enums import Role
-from states import intake
-from states.clock import FrozenClock
-from states.policy import CommunePolicy
-from states.report_data import AnyReport
+from states.intake import opening as intake
+from states.intake.report_data import AnyReport
+from states.kernel.clock import FrozenClock
+from states.kernel.commune import CommunePolicy
 from tests.conftest import Commune, staff_report
 
 pytestmark = pytest.mark.slow

@@ -18,10 +18,10 @@ from flows.deadline_sweep import deadline_sweep
 from flows.dispatch_notifications import dispatch_notifications
 from models import Alert, Case, Database, Deadline, OutboxMessage
 from models.enums import Role
-from states import intake
-from states.clock import FrozenClock
-from states.policy import CommunePolicy
-from states.report_data import AnyReport
+from states.intake import opening as intake
+from states.intake.report_data import AnyReport
+from states.kernel.clock import FrozenClock
+from states.kernel.commune import CommunePolicy
 from tests.conftest import Commune, staff_report
 
 REPORT = TypeAdapter(AnyReport)

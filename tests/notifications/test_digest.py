@@ -17,11 +17,11 @@ from models import Database, Official, OutboxMessage
 from models.enums import Role
 from notifications.digest import run_digests
 from notifications.outbox import enqueue_sms
-from states import intake
-from states.actors import PUBLIC
-from states.clock import FrozenClock
-from states.policy import CommunePolicy
-from states.report_data import CitizenReport, StaffReport
+from states.identity.actors import PUBLIC
+from states.intake import opening as intake
+from states.intake.report_data import CitizenReport, StaffReport
+from states.kernel.clock import FrozenClock
+from states.kernel.commune import CommunePolicy
 from tests.conftest import Commune, staff_report
 from tests.fakes.twilio_server import FakeTwilio, provider_for
 

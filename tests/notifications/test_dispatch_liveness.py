@@ -28,8 +28,8 @@ from models import Dispatcher as DispatcherRow
 from notifications.dispatch import DispatchReport
 from notifications.outbox import enqueue_sms
 from notifications.providers import TwilioConfig, TwilioProvider
-from states.clock import SystemClock
-from states.policy import CommunePolicy
+from states.kernel.clock import SystemClock
+from states.kernel.commune import CommunePolicy
 from tests import dbs
 from tests.conftest import Commune
 from tests.fakes.twilio_server import FakeTwilio

@@ -21,12 +21,14 @@ from models.enums import Language, Position, RiskLevel, Role
 from notifications.dispatch import RetryPolicy, claim, dispatch_once
 from notifications.outbox import enqueue_sms
 from notifications.providers import TwilioConfig, TwilioProvider, WebhookSender
-from states import directory, intake, workflow
-from states.actors import SYSTEM
-from states.clock import FrozenClock
-from states.commands import AssessData, EmergencyActionData
-from states.policy import CommunePolicy
-from states.report_data import AnyReport
+from states.identity.actors import SYSTEM
+from states.intake import opening as intake
+from states.intake.report_data import AnyReport
+from states.kernel.clock import FrozenClock
+from states.kernel.commune import CommunePolicy
+from states.lifecycle import workflow
+from states.lifecycle.commands import AssessData, EmergencyActionData
+from states.records import directory
 from tests.conftest import Commune, hotline_report
 from tests.fakes.twilio_server import FakeTwilio
 

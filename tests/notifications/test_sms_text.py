@@ -15,12 +15,14 @@ from models import Database, OutboxMessage
 from models.enums import AgencyKind, Language, Position, RiskLevel, Role
 from notifications.sms import is_gsm7, segments, unaccent
 from notifications.templates import TEMPLATES, render
-from states import directory, intake, workflow
-from states.actors import SYSTEM
-from states.clock import FrozenClock
-from states.commands import AssessData
-from states.policy import CommunePolicy
-from states.report_data import AnyReport
+from states.identity.actors import SYSTEM
+from states.intake import opening as intake
+from states.intake.report_data import AnyReport
+from states.kernel.clock import FrozenClock
+from states.kernel.commune import CommunePolicy
+from states.lifecycle import workflow
+from states.lifecycle.commands import AssessData
+from states.records import directory
 from tests.conftest import Commune, hotline_report, staff_report
 
 # --- segments ------------------------------------------------------------------------------

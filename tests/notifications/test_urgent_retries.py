@@ -16,11 +16,13 @@ from flows.jobs import Dispatcher, run_sweep
 from models import Alert, AuditEvent, Case, Database, OutboxMessage
 from models.enums import RiskLevel, Role
 from notifications.tokens import verify
-from states import deadlines, intake, workflow
-from states.clock import FrozenClock
-from states.commands import AssessData
-from states.policy import CommunePolicy
-from states.report_data import AnyReport
+from states.deadlines import ladder as deadlines
+from states.intake import opening as intake
+from states.intake.report_data import AnyReport
+from states.kernel.clock import FrozenClock
+from states.kernel.commune import CommunePolicy
+from states.lifecycle import workflow
+from states.lifecycle.commands import AssessData
 from tests.conftest import T0, Commune, staff_report
 from tests.fakes.twilio_server import FakeTwilio, provider_for
 

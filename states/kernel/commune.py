@@ -1,0 +1,28 @@
+"""The commune's own rules that the use cases need, handed in by the composition root."""
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import lru_cache
+
+from notifications.config import NotifyConfig
+from states.deadlines.policy import DeadlinePolicy, load_policy
+
+
+@lru_cache(maxsize=1)
+def default_deadlines() -> DeadlinePolicy:
+    return load_policy()
+
+
+@dataclass(frozen=True)
+class CommunePolicy:
+    code_prefix: str = "NH"
+    # A receipt time may be this far ahead of our clock (the hotline's clock may run fast).
+    future_skew: timedelta = timedelta(minutes=5)
+    # Key of the HMAC that turns a child's name and birth date into a matching key.
+    match_secret: bytes = b"kipthoi-development-match-key"
+    deadlines: DeadlinePolicy = field(default_factory=default_deadlines)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
+    # Closed cases are anonymised this many years after closure (states/records/retention.py).
+    retention_years: int = 5
+
+

@@ -1,0 +1,195 @@
+"""Every guard of the lifecycle, bare: no database, no machine, just (facts, data) -> Violation."""
+
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from models.enums import CaseState, ClosureReason, ReviewOutcome
+from states.lifecycle import guards as g
+from states.lifecycle.machine import STEPS
+
+FACTS = g.CaseFacts(state=CaseState.ASSESSED.value)
+DONE_AT = datetime.fromisoformat("2026-03-02T08:30:00+07:00")
+ACTION = {"action_taken": "Đưa trẻ đến nhà bà ngoại (giả lập)", "who_was_called": "Công an xã",
+          "done_at": DONE_AT}
+
+# (guard, the field it requires, a good value for that field)
+REQUIRED: list[tuple[g.Guard, str, Any]] = [
+    (g.risk_level_given, "risk_level", "high"),
+    (g.emergency_decided, "emergency", True),
+    (g.plan_goals_given, "goals", "Trẻ được an toàn"),
+    (g.plan_measures_given, "measures", "Tư vấn gia đình"),
+    (g.service_kind_given, "kind", "psychological"),
+    (g.service_agency_given, "agency_code", "TYT"),
+    (g.service_start_given, "started_on", "2026-03-03"),
+    (g.review_findings_given, "findings", "Ổn định"),
+    (g.review_risk_given, "risk_level", "low"),
+    (g.review_outcome_given, "outcome", "continue"),
+    (g.reason_given, "reason", "Có thông tin mới"),
+    (g.action_taken_given, "action_taken", "Tách trẻ khỏi người gây hại"),
+    (g.who_was_called_given, "who_was_called", "Trạm y tế"),
+    (g.done_at_given, "done_at", DONE_AT),
+]
+REQUIRED_IDS = [field + ":" + guard.__name__ for guard, field, _ in REQUIRED]
+
+OTHER_GUARDS_TESTED_BELOW = {
+    g.emergency_action_complete_if_given, g.no_plan_pending, g.plan_submitted,
+    g.early_closure_reason, g.final_closure_reason, g.closing_review_if_safe,
+}
+
+
+def test_every_guard_the_lifecycle_uses_is_tested_here() -> None:
+    used = {guard for step in STEPS for guard in step.guards}
+    tested = {guard for guard, _, _ in REQUIRED} | OTHER_GUARDS_TESTED_BELOW
+    assert used - tested == set(), "a guard was added to STEPS without a test in this file"
+
+
+@pytest.mark.parametrize(("guard", "field", "value"), REQUIRED, ids=REQUIRED_IDS)
+def test_required_field_guard_passes_when_the_field_is_given(guard: g.Guard, field: str, value: Any) -> None:
+    assert guard(FACTS, {field: value}) is None
+
+
+@pytest.mark.parametrize(("guard", "field", "value"), REQUIRED, ids=REQUIRED_IDS)
+@pytest.mark.parametrize("data_kind", ["missing", "none", "only_other_fields"])
+def test_required_field_guard_names_the_missing_field_with_rule_required(
+        guard: g.Guard, field: str, value: Any, data_kind: str) -> None:
+    data = {"missing": {}, "none": {field: None}, "only_other_fields": {"note": "x", "zz": value}}[data_kind]
+    violation = guard(FACTS, data)
+    assert violation is not None
+    assert (violation.field, violation.rule) == (field, "required")
+    assert field in violation.message_en and violation.message_vi
+
+
+@pytest.mark.parametrize("falsy", [False, 0])
+def test_emergency_decided_accepts_false_as_a_decision(falsy: Any) -> None:
+    # "No emergency needed" is a decision; only an absent answer is missing.
+    assert g.emergency_decided(FACTS, {"emergency": falsy}) is None
+
+
+# --- emergency action given at assessment --------------------------------------------------
+
+def test_assessment_without_emergency_action_passes() -> None:
+    assert g.emergency_action_complete_if_given(FACTS, {"emergency": False}) is None
+    assert g.emergency_action_complete_if_given(FACTS, {"emergency": True, "emergency_action": None}) is None
+
+
+def test_assessment_with_complete_emergency_action_and_emergency_true_passes() -> None:
+    data = {"emergency": True, "emergency_action": ACTION}
+    assert g.emergency_action_complete_if_given(FACTS, data) is None
+
+
+@pytest.mark.parametrize("missing", ["action_taken", "who_was_called", "done_at"])
+def test_incomplete_emergency_action_names_the_nested_field(missing: str) -> None:
+    action = {k: v for k, v in ACTION.items() if k != missing}
+    for given in (action, action | {missing: None}):
+        data = {"emergency": True, "emergency_action": given}
+        violation = g.emergency_action_complete_if_given(FACTS, data)
+        assert violation is not None
+        assert (violation.field, violation.rule) == (f"emergency_action.{missing}", "required")
+
+
+def test_empty_emergency_action_names_its_first_field() -> None:
+    violation = g.emergency_action_complete_if_given(FACTS, {"emergency": True, "emergency_action": {}})
+    assert violation is not None and violation.field == "emergency_action.action_taken"
+
+
+def test_emergency_action_with_emergency_false_is_refused_naming_emergency() -> None:
+    violation = g.emergency_action_complete_if_given(FACTS, {"emergency": False, "emergency_action": ACTION})
+    assert violation is not None
+    assert (violation.field, violation.rule) == ("emergency", "must_be_true_with_emergency_action")
+
+
+# --- plans ---------------------------------------------------------------------------------
+
+def test_no_plan_pending_passes_without_a_submitted_plan() -> None:
+    assert g.no_plan_pending(g.CaseFacts("assessed", has_submitted_plan=False), {}) is None
+
+
+def test_submitting_while_a_plan_waits_is_refused_naming_plan() -> None:
+    violation = g.no_plan_pending(g.CaseFacts("assessed", has_submitted_plan=True), {"goals": "x"})
+    assert violation is not None
+    assert (violation.field, violation.rule) == ("plan", "already_submitted")
+
+
+def test_plan_submitted_passes_when_a_plan_waits() -> None:
+    assert g.plan_submitted(g.CaseFacts("assessed", has_submitted_plan=True), {}) is None
+
+
+def test_deciding_without_a_submitted_plan_is_refused_naming_plan() -> None:
+    violation = g.plan_submitted(g.CaseFacts("assessed", has_submitted_plan=False), {"note": "ok"})
+    assert violation is not None
+    assert (violation.field, violation.rule) == ("plan", "submitted_plan_required")
+
+
+# --- closure -------------------------------------------------------------------------------
+
+EARLY_RULE = "one_of:duplicate, not_substantiated, transferred"
+FINAL_RULE = "one_of:child_turned_16, no_longer_at_risk, transferred"
+
+
+@pytest.mark.parametrize("reason", ["not_substantiated", "duplicate"])
+def test_early_closure_accepts_its_reasons(reason: str) -> None:
+    assert g.early_closure_reason(FACTS, {"reason": reason}) is None
+    assert g.early_closure_reason(FACTS, {"reason": ClosureReason(reason)}) is None
+
+
+@pytest.mark.parametrize("reason", ["no_longer_at_risk", "child_turned_16", "closed_because", ""])
+def test_early_closure_refuses_other_reasons_listing_the_allowed_ones(reason: str) -> None:
+    violation = g.early_closure_reason(FACTS, {"reason": reason})
+    assert violation is not None
+    assert (violation.field, violation.rule) == ("reason", EARLY_RULE)
+    assert "not_substantiated" in violation.message_en and "duplicate" in violation.message_vi
+
+
+@pytest.mark.parametrize("reason", ["no_longer_at_risk", "child_turned_16"])
+def test_final_closure_accepts_its_reasons(reason: str) -> None:
+    assert g.final_closure_reason(FACTS, {"reason": reason}) is None
+
+
+@pytest.mark.parametrize("reason", ["not_substantiated", "duplicate", "closed_because"])
+def test_final_closure_refuses_other_reasons_listing_the_allowed_ones(reason: str) -> None:
+    violation = g.final_closure_reason(FACTS, {"reason": reason})
+    assert violation is not None
+    assert (violation.field, violation.rule) == ("reason", FINAL_RULE)
+
+
+@pytest.mark.parametrize("guard", [g.early_closure_reason, g.final_closure_reason])
+def test_closure_without_reason_is_refused_naming_reason(guard: g.Guard) -> None:
+    for data in ({}, {"reason": None}, {"transferred_to": "Xã Bên Cạnh"}):
+        violation = guard(FACTS, data)
+        assert violation is not None
+        assert (violation.field, violation.rule) == ("reason", "required")
+
+
+@pytest.mark.parametrize("guard", [g.early_closure_reason, g.final_closure_reason])
+def test_transfer_without_receiving_commune_is_refused_naming_transferred_to(guard: g.Guard) -> None:
+    for data in ({"reason": "transferred"}, {"reason": "transferred", "transferred_to": None},
+                 {"reason": "transferred", "transferred_to": ""}):
+        violation = guard(FACTS, data)
+        assert violation is not None
+        assert (violation.field, violation.rule) == ("transferred_to", "required_when_transferred")
+
+
+@pytest.mark.parametrize("guard", [g.early_closure_reason, g.final_closure_reason])
+def test_transfer_with_receiving_commune_passes(guard: g.Guard) -> None:
+    assert guard(FACTS, {"reason": "transferred", "transferred_to": "Xã Bên Cạnh"}) is None
+
+
+def test_closing_as_safe_after_a_review_proposing_closure_passes() -> None:
+    facts = g.CaseFacts("supported", last_review_outcome=ReviewOutcome.CLOSE.value)
+    assert g.closing_review_if_safe(facts, {"reason": "no_longer_at_risk"}) is None
+
+
+@pytest.mark.parametrize("last_outcome", [None, "continue", "replan"])
+def test_closing_as_safe_without_a_closing_review_is_refused_naming_review(last_outcome: str | None) -> None:
+    facts = g.CaseFacts("supported", last_review_outcome=last_outcome)
+    violation = g.closing_review_if_safe(facts, {"reason": "no_longer_at_risk"})
+    assert violation is not None
+    assert (violation.field, violation.rule) == ("review", "closing_review_required")
+
+
+@pytest.mark.parametrize("reason", ["child_turned_16", "transferred", None])
+def test_closing_for_other_reasons_needs_no_closing_review(reason: str | None) -> None:
+    facts = g.CaseFacts("supported", last_review_outcome=None)
+    assert g.closing_review_if_safe(facts, {"reason": reason}) is None

@@ -1,0 +1,221 @@
+"""The lifecycle over every (state x trigger) pair, against a table written out by hand.
+
+The expectations below are NOT read from `STEPS`: they restate the lifecycle (Nghị định 56
+Art. 25-31 as this project models it), so a change to the machine that is not also made here
+fails loudly."""
+
+import re
+from typing import Any
+
+import pytest
+
+from models.enums import CaseState, Role
+from states.access.permissions import authorize_trigger
+from states.identity.actors import Actor
+from states.kernel.errors import Forbidden, GuardFailed, IllegalTrigger
+from states.lifecycle.diagram import mermaid
+from states.lifecycle.guards import CaseFacts
+from states.lifecycle.machine import TRIGGERS, allowed_triggers, fire
+
+R, A, I, SU, C = "received", "assessed", "intervened", "supported", "closed"  # noqa: E741 (I: intervened)
+
+# (state, trigger) -> state after the trigger. Every pair not listed here is illegal.
+LEGAL: dict[tuple[str, str], str] = {
+    (R, "assess"): A,
+    (R, "record_emergency"): R,
+    (R, "close"): C,
+    (A, "record_emergency"): A,
+    (A, "submit_plan"): A,
+    (A, "return_plan"): A,
+    (A, "approve_plan"): I,
+    (A, "close"): C,
+    (I, "start_service"): SU,
+    (I, "review"): I,
+    (I, "close"): C,
+    (SU, "start_service"): SU,
+    (SU, "review"): SU,
+    (SU, "replan"): A,
+    (SU, "close"): C,
+    (C, "reopen"): R,
+}
+ALL_TRIGGERS = {"assess", "record_emergency", "submit_plan", "return_plan", "approve_plan",
+                "start_service", "review", "replan", "close", "reopen"}
+STATES = [s.value for s in CaseState]
+PAIRS = [(s, t) for s in STATES for t in sorted(ALL_TRIGGERS)]
+
+WORKERS = {Role.CASE_WORKER, Role.HEAD, Role.CHAIR}
+LEADERS = {Role.HEAD, Role.CHAIR}
+# (state, trigger) -> who may fire it there.
+ROLES: dict[tuple[str, str], set[Role]] = {
+    pair: WORKERS for pair in LEGAL
+} | {
+    (A, "return_plan"): {Role.CHAIR},
+    (A, "approve_plan"): {Role.CHAIR},
+    (R, "close"): LEADERS,
+    (A, "close"): LEADERS,
+    (I, "close"): {Role.CHAIR},
+    (SU, "close"): {Role.CHAIR},
+    (C, "reopen"): LEADERS,
+}
+
+EMERGENCY = {"action_taken": "Đưa trẻ tới nhà người thân (giả lập)", "who_was_called": "Công an xã",
+             "done_at": "2026-03-02T08:30:00+07:00"}
+VALID_DATA: dict[str, dict[str, Any]] = {
+    "assess": {"risk_level": "high", "emergency": False},
+    "record_emergency": EMERGENCY,
+    "submit_plan": {"goals": "Trẻ an toàn", "measures": "Thăm gia đình hằng tuần"},
+    "return_plan": {"reason": "Thiếu biện pháp"},
+    "approve_plan": {},
+    "start_service": {"kind": "medical", "agency_code": "TYT", "started_on": "2026-03-03"},
+    "review": {"findings": "Ổn định", "risk_level": "low", "outcome": "continue"},
+    "replan": {"reason": "Nguy cơ tăng"},
+    "close": {"reason": "duplicate"},
+    "reopen": {"reason": "Báo cáo mới"},
+}
+FINAL_CLOSE = {"reason": "child_turned_16"}
+
+
+def _facts(state: str, trigger: str) -> CaseFacts:
+    return CaseFacts(state=state, has_submitted_plan=trigger in ("return_plan", "approve_plan"))
+
+
+def _data(state: str, trigger: str) -> dict[str, Any]:
+    if trigger == "close" and state in (I, SU):
+        return FINAL_CLOSE
+    return VALID_DATA[trigger]
+
+
+def test_the_machine_knows_exactly_the_expected_triggers() -> None:
+    assert set(TRIGGERS) == ALL_TRIGGERS
+    assert len(TRIGGERS) == len(ALL_TRIGGERS)
+
+
+@pytest.mark.parametrize(("state", "trigger"), PAIRS)
+def test_each_state_and_trigger_is_legal_or_illegal_as_expected(state: str, trigger: str) -> None:
+    if (state, trigger) in LEGAL:
+        assert fire(state, _facts(state, trigger), trigger, _data(state, trigger)) == LEGAL[(state, trigger)]
+    else:
+        with pytest.raises(IllegalTrigger) as err:
+            fire(state, _facts(state, trigger), trigger, _data(state, trigger))
+        allowed = err.value.extra["allowed_triggers"]
+        assert sorted(allowed) == sorted(t for (s, t) in LEGAL if s == state)
+        assert err.value.extra["state"] == state and err.value.extra["trigger"] == trigger
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_allowed_triggers_lists_exactly_the_legal_ones_once(state: str) -> None:
+    allowed = allowed_triggers(state)
+    assert len(allowed) == len(set(allowed))
+    assert set(allowed) == {t for (s, t) in LEGAL if s == state}
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_an_unknown_trigger_is_illegal_everywhere(state: str) -> None:
+    with pytest.raises(IllegalTrigger) as err:
+        fire(state, CaseFacts(state), "delete_case", {})
+    assert set(err.value.extra["allowed_triggers"]) == {t for (s, t) in LEGAL if s == state}
+
+
+# Fired with no data (and no pending plan), each legal pair names the first thing it lacks.
+FIRST_MISSING: dict[tuple[str, str], tuple[str, str]] = {
+    (R, "assess"): ("risk_level", "required"),
+    (R, "record_emergency"): ("action_taken", "required"),
+    (R, "close"): ("reason", "required"),
+    (A, "record_emergency"): ("action_taken", "required"),
+    (A, "submit_plan"): ("goals", "required"),
+    (A, "return_plan"): ("plan", "submitted_plan_required"),
+    (A, "approve_plan"): ("plan", "submitted_plan_required"),
+    (A, "close"): ("reason", "required"),
+    (I, "start_service"): ("kind", "required"),
+    (I, "review"): ("findings", "required"),
+    (I, "close"): ("reason", "required"),
+    (SU, "start_service"): ("kind", "required"),
+    (SU, "review"): ("findings", "required"),
+    (SU, "replan"): ("reason", "required"),
+    (SU, "close"): ("reason", "required"),
+    (C, "reopen"): ("reason", "required"),
+}
+
+
+@pytest.mark.parametrize(("state", "trigger"), sorted(LEGAL))
+def test_a_legal_trigger_without_its_data_fails_its_guard_naming_the_field(state: str, trigger: str) -> None:
+    with pytest.raises(GuardFailed) as err:
+        fire(state, CaseFacts(state), trigger, {})
+    assert (err.value.field, err.value.rule) == FIRST_MISSING[(state, trigger)]
+    assert err.value.extra["trigger"] == trigger
+
+
+def test_close_from_received_refuses_a_final_reason_but_from_supported_accepts_it() -> None:
+    with pytest.raises(GuardFailed) as err:
+        fire(R, CaseFacts(R), "close", {"reason": "child_turned_16"})
+    assert err.value.field == "reason"
+    assert fire(SU, CaseFacts(SU), "close", {"reason": "child_turned_16"}) == C
+
+
+def test_close_from_supported_refuses_an_early_reason() -> None:
+    with pytest.raises(GuardFailed) as err:
+        fire(SU, CaseFacts(SU), "close", {"reason": "duplicate"})
+    assert err.value.field == "reason"
+
+
+def test_closing_as_safe_needs_the_latest_review_to_propose_closure() -> None:
+    with pytest.raises(GuardFailed) as err:
+        fire(I, CaseFacts(I, last_review_outcome="continue"), "close", {"reason": "no_longer_at_risk"})
+    assert (err.value.field, err.value.rule) == ("review", "closing_review_required")
+    assert fire(I, CaseFacts(I, last_review_outcome="close"), "close", {"reason": "no_longer_at_risk"}) == C
+
+
+def test_submitting_a_second_plan_while_one_waits_is_refused_naming_plan() -> None:
+    with pytest.raises(GuardFailed) as err:
+        fire(A, CaseFacts(A, has_submitted_plan=True), "submit_plan", VALID_DATA["submit_plan"])
+    assert (err.value.field, err.value.rule) == ("plan", "already_submitted")
+
+
+def test_assess_with_an_incomplete_emergency_action_names_the_nested_field() -> None:
+    data = {"risk_level": "high", "emergency": True, "emergency_action": {"action_taken": "x"}}
+    with pytest.raises(GuardFailed) as err:
+        fire(R, CaseFacts(R), "assess", data)
+    assert err.value.field == "emergency_action.who_was_called"
+
+
+@pytest.mark.parametrize(("state", "trigger"), sorted(LEGAL))
+@pytest.mark.parametrize("role", list(Role))
+def test_only_the_expected_roles_may_fire_each_legal_trigger(state: str, trigger: str, role: Role) -> None:
+    actor = Actor(ref="user:1", role=role)
+    if role in ROLES[(state, trigger)]:
+        authorize_trigger(actor, trigger, state)
+    else:
+        with pytest.raises(Forbidden):
+            authorize_trigger(actor, trigger, state)
+
+
+@pytest.mark.parametrize(("state", "trigger"), sorted(LEGAL))
+def test_the_public_may_fire_nothing(state: str, trigger: str) -> None:
+    with pytest.raises(Forbidden):
+        authorize_trigger(Actor(ref="public", role=None), trigger, state)
+
+
+EDGE = re.compile(r"^\s*(\w+) --> (\w+): (.*)$")
+
+
+def _diagram_edges() -> set[tuple[str, str, str]]:
+    edges = set()
+    for line in mermaid().splitlines():
+        m = EDGE.match(line)
+        if m:
+            for label in m.group(3).split(" | "):
+                edges.add((m.group(1), m.group(2), label.split(" ", 1)[0]))
+    return edges
+
+
+def test_the_diagram_draws_every_legal_transition_and_nothing_else() -> None:
+    expected = {(s, d, t) for (s, t), d in LEGAL.items()}
+    assert _diagram_edges() == expected
+
+
+def test_the_diagram_names_each_transitions_guards() -> None:
+    text = mermaid()
+    assert "received --> assessed: assess [requires_risk_level & requires_emergency" in text
+    assert "assessed --> intervened: approve_plan [plan_submitted]" in text
+    assert "supported --> closed: close [final_closure_reason & closing_review_if_safe]" in text
+    assert "received --> closed: close [early_closure_reason]" in text

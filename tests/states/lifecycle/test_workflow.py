@@ -1,0 +1,442 @@
+"""`advance` against a real database: each trigger's effects, its version bump and audit event,
+and that a refused trigger (stale, guarded, forbidden, invalid) leaves no trace."""
+
+import json
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from models import (
+    AuditEvent,
+    Case,
+    Database,
+    Deadline,
+    EmergencyAction,
+    Note,
+    OutboxMessage,
+    Plan,
+    Review,
+    Service,
+)
+from models.enums import Role
+from states.audit import chain as audit
+from states.intake.opening import submit_report
+from states.intake.report_data import StaffReport
+from states.kernel.clock import FrozenClock
+from states.kernel.commune import CommunePolicy
+from states.kernel.errors import Forbidden, GuardFailed, IllegalTrigger, InvalidInput, NotFound, StaleVersion
+from states.lifecycle.triggers import INPUTS
+from states.lifecycle.workflow import advance
+from tests.conftest import T0, Commune, staff_report
+
+W, HEAD, CHAIR = Role.CASE_WORKER, Role.HEAD, Role.CHAIR
+RECEIVED_AT = T0 - timedelta(hours=1)  # staff_report()'s received_at
+EMERGENCY = {"action_taken": "Đưa trẻ về nhà bà ngoại (giả lập)", "who_was_called": "Công an xã",
+             "done_at": (T0 - timedelta(minutes=30)).isoformat()}
+ASSESS = {"risk_level": "high", "emergency": False}
+PLAN = {"goals": "Trẻ được an toàn", "measures": "Thăm gia đình hằng tuần"}
+SERVICE = {"kind": "psychological", "agency_code": "TYT", "started_on": "2026-03-03"}
+PATH: dict[str, list[tuple[Role, str, dict[str, Any]]]] = {
+    "received": [],
+    "assessed": [(W, "assess", ASSESS)],
+    "intervened": [(W, "assess", ASSESS), (W, "submit_plan", PLAN), (CHAIR, "approve_plan", {})],
+    "supported": [(W, "assess", ASSESS), (W, "submit_plan", PLAN), (CHAIR, "approve_plan", {}),
+                  (W, "start_service", SERVICE)],
+    "closed": [(HEAD, "close", {"reason": "duplicate"})],
+}
+
+
+class Flow:
+    def __init__(self, db: Database, clock: FrozenClock, commune: Commune, policy: CommunePolicy) -> None:
+        self.db, self.clock, self.commune, self.policy = db, clock, commune, policy
+
+    def open(self, path: list[tuple[Role, str, dict[str, Any]]] | None = None) -> str:
+        """Open a case from a staff report and fire `path` on it, in one transaction."""
+        with self.db.write() as s:
+            result = submit_report(s, self.clock, self.commune.actors[Role.INTAKE_OPERATOR], self.policy,
+                                   StaffReport.model_validate(staff_report()))
+            code, version = str(result.response["case_code"]), 1
+            for role, trigger, data in path or []:
+                version = self._advance(s, role, code, trigger, data, version).version
+        return code
+
+    def _advance(self, s: Session, role: Role, code: str, trigger: str, data: dict[str, Any],
+                 version: int) -> Case:
+        model = INPUTS[trigger].model_validate(data)
+        return advance(s, self.clock, self.commune.actors[role], code, trigger, model, version,
+                       policy=self.policy)
+
+    def fire(self, role: Role, code: str, trigger: str, data: dict[str, Any] | None = None,
+             version: int | None = None) -> Case:
+        with self.db.write() as s:
+            v = self.case(code).version if version is None else version
+            return self._advance(s, role, code, trigger, data or {}, v)
+
+    def to(self, state: str) -> str:
+        return self.open(PATH[state])
+
+    def case(self, code: str) -> Case:
+        with self.db.read() as s:
+            case = s.execute(select(Case).where(Case.code == code)).scalar_one()  # type: ignore[arg-type]
+            s.expunge_all()  # detached with its loaded values: usable after the session ends
+            return case
+
+    def rows(self, model: Any, code: str) -> list[Any]:
+        case_id = self.case(code).id
+        with self.db.read() as s:
+            order: Any = model.seq if model is AuditEvent else model.id
+            rows = list(s.execute(select(model).where(model.case_id == case_id).order_by(order)).scalars())
+            s.expunge_all()
+            return rows
+
+    def events(self, code: str) -> list[AuditEvent]:
+        return self.rows(AuditEvent, code)
+
+    def world(self, code: str) -> dict[str, Any]:
+        """Everything a refused trigger must leave as it was."""
+        with self.db.read() as s:
+            n_events = s.execute(select(func.count()).select_from(AuditEvent)).scalar_one()
+            n_outbox = s.execute(select(func.count()).select_from(OutboxMessage)).scalar_one()
+        return {"case": self.case(code).model_dump(), "events": n_events, "outbox": n_outbox,
+                "deadlines": [d.model_dump() for d in self.rows(Deadline, code)],
+                **{m.__name__: len(self.rows(m, code)) for m in (Plan, Service, Review, EmergencyAction)}}
+
+
+@pytest.fixture
+def flow(db: Database, clock: FrozenClock, commune: Commune, policy: CommunePolicy) -> Flow:
+    return Flow(db, clock, commune, policy)
+
+
+def _json(text: str) -> dict[str, Any]:
+    return dict(json.loads(text))
+
+
+# (role, trigger, data, state before, state after): every trigger at least once.
+LIFECYCLE: list[tuple[Role, str, dict[str, Any], str, str]] = [
+    (W, "record_emergency", EMERGENCY, "received", "received"),
+    (W, "assess", ASSESS, "received", "assessed"),
+    (HEAD, "record_emergency", EMERGENCY, "assessed", "assessed"),
+    (W, "submit_plan", PLAN, "assessed", "assessed"),
+    (CHAIR, "return_plan", {"reason": "Thiếu biện pháp"}, "assessed", "assessed"),
+    (W, "submit_plan", PLAN, "assessed", "assessed"),
+    (CHAIR, "approve_plan", {"note": "Đồng ý"}, "assessed", "intervened"),
+    (W, "review", {"findings": "Chưa ổn", "risk_level": "medium", "outcome": "continue"},
+     "intervened", "intervened"),
+    (W, "start_service", SERVICE, "intervened", "supported"),
+    (HEAD, "start_service", SERVICE | {"kind": "medical"}, "supported", "supported"),
+    (W, "review", {"findings": "Xấu đi", "risk_level": "high", "outcome": "replan"},
+     "supported", "supported"),
+    (W, "replan", {"reason": "Nguy cơ tăng"}, "supported", "assessed"),
+    (W, "submit_plan", PLAN, "assessed", "assessed"),
+    (CHAIR, "approve_plan", {}, "assessed", "intervened"),
+    (W, "review", {"findings": "Ổn định", "risk_level": "low", "outcome": "close"},
+     "intervened", "intervened"),
+    (CHAIR, "close", {"reason": "no_longer_at_risk"}, "intervened", "closed"),
+    (HEAD, "reopen", {"reason": "Báo cáo mới"}, "closed", "received"),
+]
+
+
+def test_every_trigger_bumps_the_version_by_one_and_writes_one_audit_event(flow: Flow) -> None:
+    code = flow.open()
+    assert {t for _, t, _, _, _ in LIFECYCLE} == set(INPUTS)
+    for role, trigger, data, before_state, after_state in LIFECYCLE:
+        before, n_events = flow.case(code), len(flow.events(code))
+        assert before.state == before_state
+        flow.clock.advance(timedelta(minutes=5))
+        returned = flow.fire(role, code, trigger, data)
+        after = flow.case(code)
+        assert (returned.state, after.state) == (after_state, after_state), trigger
+        assert after.version == before.version + 1, trigger
+        assert after.updated_at == flow.clock.now()
+        events = flow.events(code)
+        assert len(events) == n_events + 1, trigger
+        event = events[-1]
+        assert event.action == f"case.{trigger}" and event.actor == flow.commune.actors[role].ref
+        assert event.at == flow.clock.now()
+        b, a = _json(event.before), _json(event.after)
+        assert (b["state"], b["version"]) == (before_state, before.version), trigger
+        assert (a["state"], a["version"]) == (after_state, after.version), trigger
+    with flow.db.read() as s:
+        assert audit.verify(s).ok
+
+
+def test_assess_records_risk_emergency_and_case_type(flow: Flow) -> None:
+    code = flow.open()
+    flow.fire(W, code, "assess", {"risk_level": "medium", "emergency": False, "case_type": "at_risk"})
+    case = flow.case(code)
+    assert (case.risk_level, case.emergency, case.case_type) == ("medium", False, "at_risk")
+    assert _json(flow.events(code)[-1].after)["risk_level"] == "medium"
+    assert flow.rows(EmergencyAction, code) == []
+
+
+def test_assess_with_an_emergency_action_records_the_action(flow: Flow) -> None:
+    code = flow.open()
+    flow.fire(W, code, "assess", {"risk_level": "high", "emergency": True, "emergency_action": EMERGENCY})
+    [row] = flow.rows(EmergencyAction, code)
+    assert row.action_taken == EMERGENCY["action_taken"] and row.who_was_called == "Công an xã"
+    assert row.done_at == T0 - timedelta(minutes=30)
+    assert row.recorded_by == flow.commune.actors[W].ref
+    assert flow.case(code).emergency is True
+    assert _json(flow.events(code)[-1].after)["emergency_action_id"] == row.id
+
+
+def test_record_emergency_adds_an_action_and_marks_the_case_emergency(flow: Flow) -> None:
+    code = flow.to("assessed")
+    assert flow.case(code).emergency is False
+    flow.fire(W, code, "record_emergency", EMERGENCY | {"separated_from_carer": True})
+    [row] = flow.rows(EmergencyAction, code)
+    assert row.separated_from_carer is True
+    assert (flow.case(code).state, flow.case(code).emergency) == ("assessed", True)
+
+
+BAD_TIMES = [("future", T0 + timedelta(minutes=1), "not_in_future"),
+             ("before_receipt", RECEIVED_AT - timedelta(minutes=1), "not_before_receipt")]
+
+
+@pytest.mark.parametrize(("when", "done_at", "rule"), BAD_TIMES, ids=[b[0] for b in BAD_TIMES])
+def test_emergency_done_at_in_the_future_or_before_receipt_is_refused_and_writes_nothing(
+        flow: Flow, when: str, done_at: Any, rule: str) -> None:
+    code = flow.open()
+    before = flow.world(code)
+    action = EMERGENCY | {"done_at": done_at.isoformat()}
+    with pytest.raises(InvalidInput) as err:
+        flow.fire(W, code, "record_emergency", action)
+    assert (err.value.field, err.value.rule) == ("done_at", rule)
+    with pytest.raises(InvalidInput) as err:
+        flow.fire(W, code, "assess", {"risk_level": "high", "emergency": True, "emergency_action": action})
+    assert (err.value.field, err.value.rule) == ("emergency_action.done_at", rule)
+    assert flow.world(code) == before
+
+
+def test_submit_plan_creates_a_submitted_plan(flow: Flow) -> None:
+    code = flow.to("assessed")
+    flow.fire(W, code, "submit_plan", PLAN)
+    [plan] = flow.rows(Plan, code)
+    assert (plan.status, plan.goals, plan.measures) == ("submitted", PLAN["goals"], PLAN["measures"])
+    assert (plan.submitted_at, plan.submitted_by, plan.decided_at) == (T0, flow.commune.actors[W].ref, None)
+
+
+def test_return_plan_marks_it_returned_with_the_reason_and_allows_a_new_plan(flow: Flow) -> None:
+    code = flow.to("assessed")
+    flow.fire(W, code, "submit_plan", PLAN)
+    flow.fire(CHAIR, code, "return_plan", {"reason": "Thiếu mục tiêu"})
+    [plan] = flow.rows(Plan, code)
+    assert (plan.status, plan.decision_note) == ("returned", "Thiếu mục tiêu")
+    assert (plan.decided_by, plan.decided_at) == (flow.commune.actors[CHAIR].ref, T0)
+    assert flow.case(code).state == "assessed"
+    flow.fire(W, code, "submit_plan", PLAN)
+    assert [p.status for p in flow.rows(Plan, code)] == ["returned", "submitted"]
+
+
+def test_approve_plan_marks_it_approved_and_moves_to_intervened(flow: Flow) -> None:
+    code = flow.to("assessed")
+    flow.fire(W, code, "submit_plan", PLAN)
+    flow.fire(CHAIR, code, "approve_plan", {"note": "Đồng ý"})
+    [plan] = flow.rows(Plan, code)
+    assert (plan.status, plan.decision_note) == ("approved", "Đồng ý")
+    assert plan.decided_by == flow.commune.actors[CHAIR].ref
+    assert flow.case(code).state == "intervened"
+
+
+def test_approve_without_submitted_plan_is_refused_naming_plan(flow: Flow) -> None:
+    code = flow.to("assessed")
+    before = flow.world(code)
+    with pytest.raises(GuardFailed) as err:
+        flow.fire(CHAIR, code, "approve_plan")
+    assert (err.value.field, err.value.rule) == ("plan", "submitted_plan_required")
+    assert flow.world(code) == before
+
+
+def test_second_plan_while_one_waits_is_refused_and_not_stored(flow: Flow) -> None:
+    code = flow.to("assessed")
+    flow.fire(W, code, "submit_plan", PLAN)
+    before = flow.world(code)
+    with pytest.raises(GuardFailed) as err:
+        flow.fire(W, code, "submit_plan", PLAN)
+    assert (err.value.field, err.value.rule) == ("plan", "already_submitted")
+    assert flow.world(code) == before
+
+
+def test_start_service_stores_the_service_with_its_agency_and_a_second_keeps_supported(flow: Flow) -> None:
+    code = flow.to("intervened")
+    flow.fire(W, code, "start_service", SERVICE | {"note": "Hai buổi mỗi tuần"})
+    flow.fire(W, code, "start_service", {"kind": "legal_aid", "agency_code": "CA",
+                                         "started_on": "2026-03-04"})
+    first, second = flow.rows(Service, code)
+    assert (first.kind, first.started_on, first.note, first.ended_on) == (
+        "psychological", date(2026, 3, 3), "Hai buổi mỗi tuần", None)
+    assert second.kind == "legal_aid" and second.agency_id != first.agency_id
+    after = _json(flow.events(code)[-2].after)
+    assert (after["agency"], after["service_id"]) == ("TYT", first.id)
+    assert flow.case(code).state == "supported"
+
+
+def test_start_service_with_unknown_agency_is_refused_naming_agency_code(flow: Flow) -> None:
+    code = flow.to("intervened")
+    before = flow.world(code)
+    with pytest.raises(InvalidInput) as err:
+        flow.fire(W, code, "start_service", SERVICE | {"agency_code": "KHONG-CO"})
+    assert (err.value.field, err.value.rule) == ("agency_code", "known_agency")
+    assert flow.world(code) == before
+
+
+def test_review_stores_the_review_and_updates_the_case_risk_level(flow: Flow) -> None:
+    code = flow.to("supported")
+    assert flow.case(code).risk_level == "high"
+    flow.fire(HEAD, code, "review", {"findings": "Trẻ ổn định", "risk_level": "low", "outcome": "continue"})
+    [review] = flow.rows(Review, code)
+    assert (review.findings, review.risk_level, review.outcome) == ("Trẻ ổn định", "low", "continue")
+    assert (review.reviewed_at, review.reviewed_by) == (T0, flow.commune.actors[HEAD].ref)
+    assert (flow.case(code).risk_level, flow.case(code).state) == ("low", "supported")
+    event = flow.events(code)[-1]
+    assert (_json(event.before)["risk_level"], _json(event.after)["risk_level"]) == ("high", "low")
+
+
+def test_early_close_as_transferred_records_reason_commune_and_time(flow: Flow) -> None:
+    code = flow.to("assessed")
+    flow.fire(HEAD, code, "close", {"reason": "transferred", "transferred_to": "Xã Bên Cạnh"})
+    case = flow.case(code)
+    assert (case.state, case.closure_reason, case.transferred_to, case.closed_at) == (
+        "closed", "transferred", "Xã Bên Cạnh", T0)
+
+
+def test_reopen_clears_the_closure_fields(flow: Flow) -> None:
+    code = flow.open()
+    flow.fire(HEAD, code, "close", {"reason": "transferred", "transferred_to": "Xã Bên Cạnh"})
+    flow.clock.advance(timedelta(days=3))
+    flow.fire(CHAIR, code, "reopen", {"reason": "Trẻ quay về xã"})
+    case = flow.case(code)
+    assert case.state == "received"
+    assert (case.closure_reason, case.transferred_to, case.closed_at) == (None, None, None)
+
+
+@pytest.mark.parametrize(("path", "role", "trigger", "data", "label"), [
+    ("received", W, "assess", ASSESS | {"note": "Đã gặp trẻ tại trường"}, "Ghi chú đánh giá"),
+    ("received", HEAD, "close", {"reason": "duplicate", "note": "Trùng vụ NH-2026-000001"},
+     "Ghi chú khi đóng vụ việc"),
+    ("closed", CHAIR, "reopen", {"reason": "Trẻ quay về xã"}, "Lý do mở lại"),
+])
+def test_free_text_of_a_trigger_is_kept_as_a_note_and_not_in_the_audit_event(
+        flow: Flow, path: str, role: Role, trigger: str, data: dict[str, Any], label: str) -> None:
+    code = flow.to(path)
+    flow.fire(role, code, trigger, data)
+    text = data.get("note") or data["reason"]
+    [note] = [n for n in flow.rows(Note, code) if n.text.startswith(label)]
+    assert note.text == f"{label}: {text}" and note.author == flow.commune.actors[role].ref
+    event = flow.events(code)[-1]
+    assert _json(event.after)["note_id"] == note.id and text not in event.after
+
+
+def test_the_transferred_to_commune_stays_out_of_the_audit_trail(flow: Flow) -> None:
+    code = flow.open()
+    flow.fire(HEAD, code, "close", {"reason": "transferred", "transferred_to": "Xã Bên Cạnh"})
+    event = flow.events(code)[-1]
+    assert "Bên Cạnh" not in event.after and _json(event.after)["transferred_to_recorded"] is True
+
+
+def test_closing_as_safe_without_a_closing_review_is_refused_and_leaves_the_case_open(flow: Flow) -> None:
+    code = flow.to("supported")
+    flow.fire(W, code, "review", {"findings": "Còn nguy cơ", "risk_level": "medium", "outcome": "continue"})
+    before = flow.world(code)
+    with pytest.raises(GuardFailed) as err:
+        flow.fire(CHAIR, code, "close", {"reason": "no_longer_at_risk"})
+    assert (err.value.field, err.value.rule) == ("review", "closing_review_required")
+    assert flow.world(code) == before
+
+
+def test_closing_as_safe_uses_the_latest_review_not_an_earlier_one(flow: Flow) -> None:
+    code = flow.to("supported")
+    flow.fire(W, code, "review", {"findings": "Ổn", "risk_level": "low", "outcome": "close"})
+    flow.fire(W, code, "review", {"findings": "Có dấu hiệu mới", "risk_level": "high", "outcome": "continue"})
+    with pytest.raises(GuardFailed):
+        flow.fire(CHAIR, code, "close", {"reason": "no_longer_at_risk"})
+
+
+def test_stale_version_is_refused_and_changes_nothing(flow: Flow) -> None:
+    code = flow.open()
+    before = flow.world(code)
+    for expected_version in (0, 2, 99):
+        with pytest.raises(StaleVersion) as err:
+            flow.fire(W, code, "assess", ASSESS, version=expected_version)
+        assert err.value.extra == {"expected_version": expected_version, "current_version": 1}
+    assert flow.world(code) == before
+
+
+GUARD_FAILURES = [
+    ("received", W, "assess", {"emergency": False}, "risk_level"),
+    ("received", W, "assess", {"risk_level": "low", "emergency": True,
+                               "emergency_action": {"action_taken": "x", "done_at": EMERGENCY["done_at"]}},
+     "emergency_action.who_was_called"),
+    ("received", HEAD, "close", {"reason": "no_longer_at_risk"}, "reason"),
+    ("assessed", CHAIR, "close", {"reason": "transferred"}, "transferred_to"),
+    ("intervened", W, "review", {"findings": "x", "risk_level": "low"}, "outcome"),
+    ("supported", W, "replan", {}, "reason"),
+    ("closed", HEAD, "reopen", {}, "reason"),
+]
+
+
+@pytest.mark.parametrize(("state", "role", "trigger", "data", "field"), GUARD_FAILURES,
+                         ids=[f"{f[2]}-{f[4]}" for f in GUARD_FAILURES])
+def test_failed_guard_names_the_field_and_writes_nothing(flow: Flow, state: str, role: Role, trigger: str,
+                                                         data: dict[str, Any], field: str) -> None:
+    code = flow.to(state)
+    before = flow.world(code)
+    with pytest.raises(GuardFailed) as err:
+        flow.fire(role, code, trigger, data)
+    assert err.value.field == field
+    assert flow.world(code) == before
+
+
+WRONG_ROLES: dict[str, list[tuple[str, Role]]] = {
+    "received": [("assess", r) for r in (Role.INTAKE_OPERATOR, Role.AGENCY_OFFICIAL, Role.AUDITOR,
+                                         Role.ADMIN, Role.HOTLINE)] + [("close", W)],
+    "assessed": [("return_plan", HEAD), ("submit_plan", Role.INTAKE_OPERATOR)],
+    "supported": [("close", HEAD), ("replan", Role.AGENCY_OFFICIAL)],
+    "closed": [("reopen", W)],
+}
+
+
+@pytest.mark.parametrize("state", list(WRONG_ROLES))
+def test_wrong_role_is_forbidden_and_writes_nothing(flow: Flow, state: str) -> None:
+    code = flow.to(state)
+    before = flow.world(code)
+    for trigger, role in WRONG_ROLES[state]:
+        with pytest.raises(Forbidden):
+            flow.fire(role, code, trigger, {"reason": "duplicate"} if trigger == "close" else {})
+    assert flow.world(code) == before
+
+
+def test_approving_a_plan_needs_the_chair_even_when_a_plan_waits(flow: Flow) -> None:
+    code = flow.to("assessed")
+    flow.fire(W, code, "submit_plan", PLAN)
+    for role in (W, HEAD):
+        with pytest.raises(Forbidden):
+            flow.fire(role, code, "approve_plan")
+    assert flow.rows(Plan, code)[0].status == "submitted"
+
+
+def test_illegal_trigger_lists_the_allowed_ones_and_writes_nothing(flow: Flow) -> None:
+    code = flow.open()
+    before = flow.world(code)
+    with pytest.raises(IllegalTrigger) as err:
+        flow.fire(CHAIR, code, "approve_plan")
+    assert sorted(err.value.extra["allowed_triggers"]) == ["assess", "close", "record_emergency"]
+    assert flow.world(code) == before
+
+
+def test_unknown_case_is_not_found(flow: Flow) -> None:
+    with pytest.raises(NotFound):
+        flow.fire(W, "NH-2026-999999", "assess", ASSESS, version=1)
+
+
+def test_a_plan_pending_at_early_closure_does_not_block_a_new_plan_after_reopening(flow: Flow) -> None:
+    code = flow.to("assessed")
+    flow.fire(W, code, "submit_plan", PLAN)
+    flow.fire(HEAD, code, "close", {"reason": "not_substantiated"})
+    flow.fire(HEAD, code, "reopen", {"reason": "Có báo cáo mới"})
+    flow.fire(W, code, "assess", ASSESS)
+    flow.fire(W, code, "submit_plan", {"goals": "Mục tiêu mới", "measures": "Biện pháp mới"})
+    assert [p.status for p in flow.rows(Plan, code)][-1] == "submitted"
