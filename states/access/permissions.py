@@ -9,7 +9,7 @@ from models.enums import Role
 from states.identity.actors import Actor
 from states.kernel.errors import Forbidden
 from states.lifecycle.machine import step_for
-from states.lifecycle.triggers import STEPS
+from states.lifecycle.triggers import STEPS, Step
 
 # Anyone who may fire some trigger. Others are refused before the case is even looked up, so
 # that a 404 or a 409 naming the case's state tells them nothing about cases they cannot read.
@@ -76,3 +76,11 @@ def may(actor: Actor, action: str) -> bool:
     """Whether the role may attempt an action at all (what a page offers; the use case still
     checks, with the case in hand)."""
     return actor.role in ACTIONS.get(action, frozenset())
+
+
+def steps_for(actor: Actor, state: str) -> list[Step]:
+    """The steps this actor's role may take from this state: the buttons a case page offers."""
+    from states.lifecycle.machine import allowed_triggers
+
+    steps = [step_for(t, state) for t in allowed_triggers(state)]
+    return [s for s in steps if s is not None and actor.role is not None and actor.role in s.roles]

@@ -10,11 +10,11 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
-from models import Case, CaseAbuseForm, Place, Report
+from models import AuditEvent, Case, CaseAbuseForm, Place, Report
 from states.access import log as access_log
 from states.access.permissions import authorize
 from states.access.scope import View, agency_of, scope_rows, view_for
-from states.cases.case_views import CaseView, fields_read
+from states.cases.case_views import CaseView, TimelineEntry, fields_read
 from states.cases.views import case_detail
 from states.deadlines.ladder import overdue_case_ids
 from states.identity.actors import Actor
@@ -128,6 +128,36 @@ def case_state(session: Session, actor: Actor, code: str) -> str:
     return case.state
 
 
+@dataclass(frozen=True)
+class CaseHead:
+    """What a form for a step needs of its case: no private field, so no access event."""
+
+    code: str
+    state: str
+    version: int
+    # The newest audit event of the case when the form was opened: if the case changes before the
+    # form comes back, what happened since is shown (`changes_since`), never overwritten.
+    last_seq: int
+
+
+def case_head(session: Session, actor: Actor, code: str) -> CaseHead:
+    authorize(actor, "case.read")
+    case, _ = _find(session, code)
+    view_for(session, actor, case)
+    last = session.execute(select(func.max(col(AuditEvent.seq))).where(col(AuditEvent.case_id) == case.id)).scalar()
+    return CaseHead(case.code, case.state, case.version, int(last or 0))
+
+
+def changes_since(session: Session, actor: Actor, code: str, seq: int) -> list[TimelineEntry]:
+    """The case's events after `seq`, within the actor's scope (a stale form shows them)."""
+    authorize(actor, "case.read")
+    case, _ = _find(session, code)
+    view_for(session, actor, case)
+    rows = session.execute(select(AuditEvent).where(col(AuditEvent.case_id) == case.id, col(AuditEvent.seq) > seq)
+                           .order_by(col(AuditEvent.seq)).limit(50)).scalars()
+    return [TimelineEntry(seq=e.seq, at=e.at, actor=e.actor, action=e.action) for e in rows]
+
+
 def hotline_status(session: Session, actor: Actor, hotline_ref: str) -> dict[str, Any]:
     """The 111 integration reads back the status of the reports it sent itself, nothing else."""
     authorize(actor, "report.hotline_status")
@@ -160,5 +190,5 @@ def public_status(session: Session, tracking_code: str) -> dict[str, str]:
     return {"status": status, "label_vi": labels[status][0], "label_en": labels[status][1]}
 
 
-__all__ = ["CaseFilter", "Page", "case_state", "get_case", "hotline_status", "list_cases",
+__all__ = ["CaseFilter", "CaseHead", "Page", "case_head", "case_state", "changes_since", "get_case", "hotline_status", "list_cases",
            "public_status"]

@@ -170,3 +170,13 @@ def revoke_api_keys(session: Session, clock: Clock, actor: Actor, user_id: int) 
     audit.record(session, at=clock.now(), actor=actor, action="user.api_keys_revoked", case_id=None,
                  after={"user_id": user_id, "count": count})
     return count
+
+
+def names_for_refs(session: Session, refs: set[str]) -> dict[str, str]:
+    """Display names of the staff behind audit refs (`user:12`), for a case's timeline. Staff
+    names are not the child's data; refs of system jobs and links keep their ref."""
+    ids = [int(r.split(":", 1)[1]) for r in refs if r.startswith("user:") and r.split(":", 1)[1].isdigit()]
+    if not ids:
+        return {}
+    rows = session.execute(select(col(User.id), col(User.display_name)).where(col(User.id).in_(ids)))
+    return {f"user:{uid}": name for uid, name in rows}
