@@ -41,10 +41,12 @@ class Input:
 
 
 def _unwrap(annotation: Any) -> Any:
-    """`X | None` → X."""
+    """`X | None` → X, `Annotated[X, …]` → X."""
     if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        return args[0] if len(args) == 1 else annotation
+        return _unwrap(args[0]) if len(args) == 1 else annotation
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _unwrap(typing.get_args(annotation)[0])
     return annotation
 
 

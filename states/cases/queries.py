@@ -12,14 +12,15 @@ from sqlmodel import Session, col
 
 from models import AuditEvent, Case, CaseAbuseForm, Place, Report
 from states.access import log as access_log
-from states.access.permissions import authorize
-from states.access.scope import View, agency_of, scope_rows, view_for
+from states.access.permissions import authorize, authorize_trigger
+from states.access.scope import View, agency_of, require_case_write, scope_rows, view_for
 from states.cases.case_views import CaseView, TimelineEntry, fields_read
 from states.cases.views import case_detail
 from states.deadlines.ladder import overdue_case_ids
 from states.identity.actors import Actor
 from states.kernel.clock import Clock
-from states.kernel.errors import NotFound
+from states.kernel.errors import IllegalTrigger, NotFound
+from states.lifecycle.machine import allowed_triggers, step_for
 
 MAX_PAGE_SIZE = 100
 
@@ -140,10 +141,17 @@ class CaseHead:
     last_seq: int
 
 
-def case_head(session: Session, actor: Actor, code: str) -> CaseHead:
+def case_head(session: Session, actor: Actor, code: str, for_trigger: str | None = None) -> CaseHead:
+    """With `for_trigger`, the same refusals as firing it would meet (role, step, case scope),
+    so that a form is not offered to someone whose answer would be refused."""
     authorize(actor, "case.read")
     case, _ = _find(session, code)
     view_for(session, actor, case)
+    if for_trigger is not None:
+        authorize_trigger(actor, for_trigger, case.state)
+        if step_for(for_trigger, case.state) is None:
+            raise IllegalTrigger(for_trigger, case.state, allowed_triggers(case.state))
+        require_case_write(session, actor, case, for_trigger)
     last = session.execute(select(func.max(col(AuditEvent.seq))).where(col(AuditEvent.case_id) == case.id)).scalar()
     return CaseHead(case.code, case.state, case.version, int(last or 0))
 
@@ -190,5 +198,6 @@ def public_status(session: Session, tracking_code: str) -> dict[str, str]:
     return {"status": status, "label_vi": labels[status][0], "label_en": labels[status][1]}
 
 
-__all__ = ["CaseFilter", "CaseHead", "Page", "case_head", "case_state", "changes_since", "get_case", "hotline_status", "list_cases",
+__all__ = ["CaseFilter", "CaseHead", "Page", "case_head", "case_state", "changes_since", "get_case",
+           "hotline_status", "list_cases",
            "public_status"]

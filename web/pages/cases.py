@@ -90,7 +90,8 @@ def _case_page(ctx: Ctx, code: str, status: int = 200, **extra: Any) -> Response
                   can_assign=may(ctx.actor, "case.assign"), can_note=may(ctx.actor, "case.note"),
                   can_ack=may(ctx.actor, "deadline.acknowledge") and case.view != "agency",
                   can_end_service=may(ctx.actor, "case.service.end") and case.view != "agency",
-                  road=ROAD, rules=ctx.rt.policy.deadlines.rules, labels={t.value: (s.label_vi, s.label_en) for t, s in SPECS.items()},
+                  road=ROAD, rules=ctx.rt.policy.deadlines.rules,
+                  labels={t.value: (s.label_vi, s.label_en) for t, s in SPECS.items()},
                   ok=ctx.request.query_params.get("ok"), **extra)
 
 
@@ -130,7 +131,7 @@ def _form_page(ctx: Ctx, head: queries.CaseHead, trigger: Trigger, values: dict[
 def step_form(ctx: StaffCtx, code: str, name: str) -> Response:
     trigger = _trigger(name)
     with ctx.rt.db.read() as session:
-        head = queries.case_head(session, ctx.actor, code)
+        head = queries.case_head(session, ctx.actor, code, for_trigger=trigger.value)
     return _form_page(ctx, head, trigger, {}, {})
 
 
