@@ -41,6 +41,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from api.errors import error_response
 from api.limits import SECURITY_HEADERS
 from models import Database
+from models.dialect import PerDialect, Spelling, spelling
 from models.types import UTCDateTime
 from states.kernel.clock import Clock
 
@@ -78,8 +79,11 @@ class RateLimited(Exception):
 EPSILON = 1e-3
 
 
-def _take_sql(epoch_of_updated_at: str, least: str, greatest: str) -> TextClause:
-    refill = (f"{least}(:burst, rate_bucket.tokens + {greatest}(0.0, :now_s - {epoch_of_updated_at}) * :rate)")
+def _take_sql(sql: Spelling) -> TextClause:
+    """The refill needs the seconds since `updated_at`, which each database says its own way."""
+    least, greatest = sql.least, sql.greatest
+    refill = (f"{least}(:burst, rate_bucket.tokens + {greatest}(0.0, :now_s - {sql.epoch('rate_bucket.updated_at')})"
+              " * :rate)")
     return text(
         "INSERT INTO rate_bucket (key, tokens, updated_at) VALUES (:key, :burst - 1.0, :now) "
         f"ON CONFLICT (key) DO UPDATE SET tokens = {refill} - 1.0, "
@@ -90,11 +94,7 @@ def _take_sql(epoch_of_updated_at: str, least: str, greatest: str) -> TextClause
                  bindparam("now", type_=UTCDateTime()), bindparam("epsilon", type_=Float()))
 
 
-# The refill needs the seconds since `updated_at`; each dialect has its own way to say so.
-_TAKE = {
-    "postgresql": _take_sql("EXTRACT(EPOCH FROM rate_bucket.updated_at)", "LEAST", "GREATEST"),
-    "sqlite": _take_sql("(julianday(rate_bucket.updated_at) - 2440587.5) * 86400.0", "min", "max"),
-}
+_TAKE = PerDialect(lambda name: _take_sql(spelling(name)))
 _READ = text("SELECT tokens, updated_at FROM rate_bucket WHERE key = :key").columns(
     tokens=Float(), updated_at=UTCDateTime())
 _PRUNE = text("DELETE FROM rate_bucket WHERE key LIKE :prefix AND updated_at < :cutoff").bindparams(
@@ -146,7 +146,7 @@ class Limiter:
         now_s = now.timestamp()
         try:
             with self.db.write() as session:
-                taken = session.execute(_TAKE[self.db.writer.dialect.name], {
+                taken = session.execute(_TAKE(session), {
                     "key": bucket, "burst": float(rule.burst), "rate": rate, "now_s": now_s, "now": now,
                     "epsilon": EPSILON}).first()
                 row = None if taken is not None else session.execute(_READ, {"key": bucket}).first()

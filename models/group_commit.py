@@ -18,8 +18,8 @@ intake queues on. So, per worker process:
 
 Writing the batch on the event loop, not on a thread, is deliberate: on a thread it would hold
 SQLite's write lock while competing for the GIL with the loop preparing the next reports, and
-the lock would be held longer. The loop is blocked for the batch only (about a millisecond a
-report), never while waiting for the lock.
+the lock would be held longer. The loop is blocked for the batch only (its reports' statements:
+figures in bench/README.md, "Group commit"), never while waiting for the lock.
 
 Not on PostgreSQL: there each report gets its own transaction, as every command does. A batch
 would hold the audit trail's head row from its first report to its last, while a later report
@@ -37,7 +37,7 @@ if TYPE_CHECKING:  # models.db builds one of these per SQLite database
 
 T = TypeVar("T")
 
-# Bounds the time a batch holds the write lock (and the loop): about a millisecond a report.
+# Bounds the time a batch holds the write lock (and the loop), which grows with each report.
 MAX_BATCH = 32
 
 

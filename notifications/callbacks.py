@@ -6,13 +6,12 @@ only keep the record honest and catch numbers that cannot receive."""
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Table, select
 from sqlmodel import Session, col
 from twilio.request_validator import RequestValidator
 
 from models import DeliveryReceipt, OutboxMessage
+from models.dialect import insert_or_ignore
 from notifications.outbox import is_operational
 from notifications.providers import PERMANENT_CODES
 
@@ -39,13 +38,15 @@ class CallbackResult:
     unreachable_official: int | None = None
 
 
+_RECEIPTS: Table = DeliveryReceipt.__table__  # type: ignore[attr-defined]
+# A receipt Twilio sends again (it retries until answered) is recognised by (sid, status).
+_INSERT_RECEIPT = insert_or_ignore(_RECEIPTS, ["provider_id", "status"])
+
+
 def record_status(session: Session, now: datetime, sid: str, status: str, error_code: str | None) -> CallbackResult:
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    inserted = session.execute(
-        insert(DeliveryReceipt).values(provider_id=sid, status=status, error_code=error_code,
-                                       received_at=now)
-        .on_conflict_do_nothing(index_elements=["provider_id", "status"])
-    ).rowcount  # type: ignore[attr-defined]
+    inserted = session.execute(_INSERT_RECEIPT(session), {
+        "provider_id": sid, "status": status, "error_code": error_code, "received_at": now,
+    }).rowcount  # type: ignore[attr-defined]
     if not inserted:
         return CallbackResult(duplicate=True, updated=False)
     msg = session.execute(

@@ -34,6 +34,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlmodel import Session, col
 
 from models import Database, OutboxMessage
+from models.dialect import skip_locked
 from models.enums import OutboxStatus
 from notifications.config import NotifyConfig
 from notifications.liveness import Identity, bury, probe_dead
@@ -130,10 +131,8 @@ HandOver = Callable[[Session, datetime, Undelivered], HandedOver | None]
 
 
 def _ready(query: Any, session: Session, batch: int) -> list[OutboxMessage]:
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    return list(session.execute(query.order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
-                                .limit(batch)).scalars())
+    return list(session.execute(skip_locked(session, query.order_by(
+        col(OutboxMessage.next_attempt_at), col(OutboxMessage.id)).limit(batch))).scalars())
 
 
 def claim(db: Database, now: datetime, batch: int, retry: RetryPolicy, owner: int | None = None,

@@ -5,14 +5,15 @@ had claimed. Instead each dispatcher holds, for its whole life, a lock that the 
 or the database frees the instant its process dies:
 
 * PostgreSQL: a session-level advisory lock `(namespace, dispatcher id)` on a connection kept
-  open for the purpose; a probe is `pg_try_advisory_xact_lock` in the prober's transaction. The
-  namespace hashes the schema, so two schemas of one database (tests, benchmarks) never meet.
+  open for the purpose; a probe is a transaction-level "try" of the same lock in the prober's
+  transaction (the SQL is in models/dialect.py, whose namespace includes the schema, so two
+  schemas of one database — tests, benchmarks — never meet).
 * SQLite: an exclusive `flock` on `<file>.dispatcher-<id>.lock` beside the database. Files are
   created, probed and removed only inside a write transaction (under the write lock), so a probe
   never races a dispatcher that is still taking its lock.
 
 If the probe gets the lock, the owner is gone: its row is marked ended and its claims can be
-taken over at once. This module is the only place with dialect-specific liveness SQL."""
+taken over at once."""
 
 import logging
 import os
@@ -27,12 +28,11 @@ from sqlmodel import Session, col
 
 from models import Database, Dispatcher
 from models.db import sqlite_file
+from models.dialect import has_advisory_locks, try_session_lock, try_xact_lock
 
 log = logging.getLogger(__name__)
 
-_NAMESPACE = "hashtext('kipthoi.dispatcher:' || current_schema())"
-_PG_HOLD = text(f"SELECT pg_try_advisory_lock({_NAMESPACE}, CAST(:id AS integer))")
-_PG_PROBE = text(f"SELECT pg_try_advisory_xact_lock({_NAMESPACE}, CAST(:id AS integer))")
+_NAMESPACE = "kipthoi.dispatcher"
 # SQLite in memory has no file to lock beside: its (single-process) dispatchers hold nothing.
 _NO_LOCK = "no lock"
 # Ended rows are kept a day for whoever investigates a crash, then dropped: one row per process
@@ -74,9 +74,9 @@ def probe_dead(session: Session, db: Database, ids: set[int]) -> set[int]:
     """Of these dispatchers, the ones whose lock is free: dead. Call inside a write transaction.
     Without a lock to probe (SQLite in memory) nobody is provably dead and the lease decides."""
     dead: set[int] = set()
-    if session.get_bind().dialect.name == "postgresql":
+    if has_advisory_locks(session):
         conn = session.connection()
-        dead = {i for i in ids if conn.execute(_PG_PROBE, {"id": i}).scalar()}
+        dead = {i for i in ids if try_xact_lock(conn, _NAMESPACE, i)}
     elif (db_file := sqlite_file(db.url)) is not None:
         for i in ids:
             path = _lock_path(db_file, i)
@@ -130,9 +130,9 @@ class Identity:
 
     @staticmethod
     def _hold(db: Database, dispatcher_id: int) -> Any:
-        if not db.is_sqlite:
+        if has_advisory_locks(db.writer):
             conn: Connection = db.writer.connect().execution_options(isolation_level="AUTOCOMMIT")
-            if conn.execute(_PG_HOLD, {"id": dispatcher_id}).scalar():
+            if try_session_lock(conn, _NAMESPACE, dispatcher_id):
                 return conn
             conn.close()
             return None
@@ -152,7 +152,7 @@ class Identity:
             _release(self._resource)
         try:
             conn = self.db.writer.connect().execution_options(isolation_level="AUTOCOMMIT")
-            held = conn.execute(_PG_HOLD, {"id": self.id}).scalar() and conn.execute(
+            held = try_session_lock(conn, _NAMESPACE, self.id) and conn.execute(
                 select(col(Dispatcher.ended_at)).where(col(Dispatcher.id) == self.id)).scalar() is None
         except Exception:  # noqa: BLE001 - the database is unreachable: not provably alive
             log.warning("dispatcher %d lost its lock and cannot take it again", self.id)
@@ -180,8 +180,7 @@ class Identity:
             with self.db.write() as session:
                 bury(session, {self.id}, now)
         finally:
-            if self.db.is_sqlite and (db_file := sqlite_file(self.db.url)) is not None \
-                    and isinstance(self._resource, int):
+            if isinstance(self._resource, int) and (db_file := sqlite_file(self.db.url)) is not None:
                 with self.db.write_lock or nullcontext():
                     with suppress(FileNotFoundError):
                         os.unlink(_lock_path(db_file, self.id))

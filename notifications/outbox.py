@@ -5,16 +5,15 @@ a no-op (`ON CONFLICT DO NOTHING`), so a sweep or a route that runs twice sends 
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Integer, Table, bindparam, func, select, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
 from models import Official, OutboxMessage
+from models.dialect import insert_or_ignore
 from models.outbox import RANG_CONDITION
-from models.statements import Statement, connection
+from models.statements import Query, Statement
 from notifications.config import NotifyConfig
 from notifications.routing import Contact, Roster
 from notifications.sms import segments
@@ -31,15 +30,12 @@ def is_operational(dedupe_key: str) -> bool:
 
 
 _TABLE: Table = OutboxMessage.__table__  # type: ignore[attr-defined]  # Core, not the ORM's bulk-insert path: we want the rowcount
-_INSERTS = {
-    "postgresql": Statement(pg_insert(_TABLE).on_conflict_do_nothing(index_elements=["dedupe_key"])),
-    "sqlite": Statement(sqlite_insert(_TABLE).on_conflict_do_nothing(index_elements=["dedupe_key"])),
-}
+_INSERT = Statement(insert_or_ignore(_TABLE, ["dedupe_key"]))
 
 
 def _insert(session: Session, values: dict[str, Any]) -> bool:
     # One statement built once per dialect, executed with parameters: compiled once, cached.
-    return bool(_INSERTS[connection(session).dialect.name].run(session, values).rowcount)
+    return bool(_INSERT.execute(session, values))
 
 
 # The template of the one message held messages become (notifications/digest.py).
@@ -52,10 +48,16 @@ HELD_ONLINE, HELD_CEILING = "online", "ceiling"
 # counting every row of the hour (held ones too) made each intake slower as a flood went on.
 # Only SMS name an official, so the channel needs no condition.
 _RANG = text(RANG_CONDITION)
-_RECENT_SMS = Statement(select(func.count()).select_from(
+
+
+class _Count(NamedTuple):
+    rows: int
+
+
+_RECENT_SMS = Query(select(func.count()).select_from(
     select(_TABLE.c.id).where(_TABLE.c.official_id == bindparam("official_id"),
                               _TABLE.c.created_at > bindparam("since"), _RANG)
-    .limit(bindparam("cap", type_=Integer)).subquery()))
+    .limit(bindparam("cap", type_=Integer)).subquery()), _Count)
 
 
 def _held_because(session: Session, config: NotifyConfig, official_id: int | None, template: str,
@@ -69,9 +71,9 @@ def _held_because(session: Session, config: NotifyConfig, official_id: int | Non
         return HELD_ONLINE
     if official_id is None:
         return None
-    recent = _RECENT_SMS.run(session, {"official_id": official_id, "since": now - timedelta(hours=1),
-                                       "cap": config.sms_per_official_per_hour})
-    return HELD_CEILING if recent.fetchone()[0] >= config.sms_per_official_per_hour else None
+    recent = _RECENT_SMS.one(session, {"official_id": official_id, "since": now - timedelta(hours=1),
+                                       "cap": config.sms_per_official_per_hour}).rows
+    return HELD_CEILING if recent >= config.sms_per_official_per_hour else None
 
 
 def enqueue_sms(session: Session, config: NotifyConfig, *, dedupe_key: str, official: Contact | Official,

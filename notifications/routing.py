@@ -6,19 +6,19 @@ import tomllib
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from models import Agency, Official
 from models.enums import ROUTE_EVENTS, AbuseForm, AgencyKind
-from models.statements import Statement
+from models.statements import Query
 from notifications.templates import TEMPLATES
 
 ROUTES_FILE = Path(__file__).with_name("routing.toml")
 # Per engine (one per database), so tests with a database each never share a roster.
-_CACHE: "weakref.WeakKeyDictionary[Any, tuple[tuple[Any, ...], float, Roster]]" = weakref.WeakKeyDictionary()
+_CACHE: "weakref.WeakKeyDictionary[Any, tuple[_Stamp, float, Roster]]" = weakref.WeakKeyDictionary()
 _CACHE_LOCK = threading.Lock()
 POSITIONS = {"worker": ("case_worker",), "head": ("head",), "chair": ("chair", "vice_chair"),
              "province": ("province_contact",), "sysadmin": ("sysadmin",)}
@@ -92,11 +92,20 @@ _AGENCY_KINDS = select(col(Agency.id), col(Agency.kind))
 # Officials and agencies are only ever added (no API changes or removes one), so their count
 # and highest id change with every change kipthoi makes; `active` edited by hand in the
 # database is caught by the cache's time limit.
-_DIRECTORY_STAMP = Statement(select(
+
+
+class _Stamp(NamedTuple):
+    officials: int
+    last_official: int | None
+    agencies: int
+    last_agency: int | None
+
+
+_DIRECTORY_STAMP = Query(select(
     select(func.count()).select_from(Official).scalar_subquery(),
     select(func.max(col(Official.id))).scalar_subquery(),
     select(func.count()).select_from(Agency).scalar_subquery(),
-    select(func.max(col(Agency.id))).scalar_subquery()))
+    select(func.max(col(Agency.id))).scalar_subquery()), _Stamp)
 ROSTER_TTL_SECONDS = 60.0
 
 
@@ -120,7 +129,7 @@ class Roster:
     @classmethod
     def current(cls, session: Session) -> "Roster":
         engine = session.get_bind()
-        stamp = tuple(_DIRECTORY_STAMP.run(session, {}).fetchone())
+        stamp = _DIRECTORY_STAMP.one(session)
         now = time.monotonic()
         with _CACHE_LOCK:
             cached = _CACHE.get(engine)

@@ -2,15 +2,21 @@
 ORM would, encrypted columns included, and works across transactions of one session."""
 
 from datetime import date
+from typing import NamedTuple
 
 from sqlalchemy import select, text
 from sqlmodel import Session
 
-from models import Child, Database, Place
-from models.statements import Statement
+from models import Case, Child, Database, Place
+from models.statements import Insert, Query, Statement, model_defaults
+
+
+class PlaceName(NamedTuple):
+    name: str
+
 
 CHILDREN = Statement(Child.__table__.insert())  # type: ignore[attr-defined]
-PLACE_NAME = Statement(select(Place.name).where(Place.code == "P-1"))  # a value fixed in the statement
+PLACE_NAME = Query(select(Place.name).where(Place.code == "P-1"), PlaceName)  # a value fixed in the statement
 
 
 def test_an_insert_stores_what_the_orm_would_encrypted_columns_included(db: Database) -> None:
@@ -36,11 +42,11 @@ def test_values_written_in_the_statement_and_a_second_transaction(db: Database) 
         s.add(Place(code="P-1", name="Thôn Câu Lệnh"))
     session = Session(db.writer, expire_on_commit=False)
     try:
-        assert PLACE_NAME.run(session, {}).fetchone()[0] == "Thôn Câu Lệnh"
+        assert PLACE_NAME.one(session) == PlaceName("Thôn Câu Lệnh")
         session.commit()  # the connection goes back to the pool: the next statement begins anew
         session.add(Place(code="P-2", name="Thôn Hai"))
         session.flush()
-        assert PLACE_NAME.run(session, {}).fetchone()[0] == "Thôn Câu Lệnh"
+        assert PLACE_NAME.one(session) == PlaceName("Thôn Câu Lệnh")
         session.commit()
     finally:
         session.close()
@@ -56,3 +62,23 @@ def test_many_rows_in_one_call(db: Database) -> None:
     with db.read() as s:
         names = sorted(c.full_name or "" for c in s.execute(select(Child)).scalars())
     assert names == ["Trẻ 0", "Trẻ 1", "Trẻ 2"]
+
+
+def test_rows_come_back_typed_and_none_when_there_is_none(db: Database) -> None:
+    with db.write() as s:
+        assert PLACE_NAME.first(s) is None
+        assert PLACE_NAME.all(s) == []
+        s.add(Place(code="P-1", name="Thôn Một"))
+        s.flush()
+        row = PLACE_NAME.one(s)
+        assert isinstance(row, PlaceName) and row.name == "Thôn Một"
+
+
+def test_an_insert_fills_in_the_models_own_defaults(db: Database) -> None:
+    defaults = model_defaults(Case)
+    assert "id" not in defaults and "code" not in defaults  # the key, and a field with no default
+    assert defaults["version"] == 1 and defaults["flags"] == [] and defaults["assignee_id"] is None
+    with db.write() as s:
+        child_id = Insert(Child).insert(s, {"full_name": None, "birth_date": None, "place_key": "k.d"})
+        stored = s.get(Child, child_id)
+        assert stored is not None and (stored.sex, stored.estimated_age) == ("unknown", None)

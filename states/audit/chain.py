@@ -10,14 +10,14 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select
 from sqlmodel import Session, col
 
 from models import AuditEvent, AuditHead
 from models.crypto import sha256_hex
-from models.statements import Statement
+from models.statements import Query, Statement
 from states.identity.actors import Actor
 
 GENESIS_HASH = "0" * 64
@@ -46,7 +46,14 @@ def event_hash(prev_hash: str, seq: int, at: datetime, actor: str, action: str,
 _HEAD = AuditHead.__table__  # type: ignore[attr-defined]
 _EVENTS = AuditEvent.__table__  # type: ignore[attr-defined]
 # Built and compiled once; every command runs them (models/statements.py).
-_READ_HEAD = Statement(select(_HEAD.c.last_seq, _HEAD.c.last_hash).where(_HEAD.c.id == HEAD_ID).with_for_update())
+
+
+class _Head(NamedTuple):
+    last_seq: int
+    last_hash: str
+
+
+_READ_HEAD = Query(select(_HEAD.c.last_seq, _HEAD.c.last_hash).where(_HEAD.c.id == HEAD_ID).with_for_update(), _Head)
 _INSERT_EVENT = Statement(_EVENTS.insert())
 _MOVE_HEAD = Statement(_HEAD.update().where(_HEAD.c.id == HEAD_ID))
 
@@ -65,14 +72,14 @@ def record(session: Session, *, at: datetime, actor: Actor, action: str, case_id
 
     Plain Core statements, not ORM objects: this runs in every command, and the event is
     write-once."""
-    last_seq, last_hash = _READ_HEAD.run(session, {}).fetchone()
+    last_seq, last_hash = _READ_HEAD.one(session)
     before_s, after_s = canonical(before or {}), canonical(after or {})
     seq = last_seq + 1
     digest = event_hash(last_hash, seq, at, actor.ref, action, case_id, before_s, after_s)
     values = {"seq": seq, "at": at, "actor": actor.ref, "action": action, "case_id": case_id,
               "before": before_s, "after": after_s, "prev_hash": last_hash, "hash": digest}
-    _INSERT_EVENT.run(session, values)
-    _MOVE_HEAD.run(session, {"last_seq": seq, "last_hash": digest})
+    _INSERT_EVENT.execute(session, values)
+    _MOVE_HEAD.execute(session, {"last_seq": seq, "last_hash": digest})
     return Appended(seq, digest)
 
 

@@ -11,14 +11,15 @@ passed (the overdue alert replaces it). Acknowledging stops the ladder for that 
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import func, literal, select
 from sqlmodel import Session, col
 
 from models import Alert, Case, Deadline, Official, OutboxMessage, User
+from models.dialect import skip_locked
 from models.enums import Event
-from models.statements import Statement
+from models.statements import Insert
 from notifications.config import NotifyConfig
 from notifications.outbox import enqueue_sms
 from notifications.routing import Roster, resolve
@@ -74,7 +75,19 @@ def _next_at(stages: list[Stage], start: int, acknowledged: bool) -> datetime | 
     return None
 
 
-def _values(policy: DeadlinePolicy, rule: DeadlineRule, receipt: datetime, now: datetime) -> dict[str, Any]:
+class DeadlineRow(TypedDict):
+    """A deadline opened, without its case: the columns a new `Deadline` row is given."""
+
+    kind: str
+    status: str
+    opened_at: datetime
+    starts_at: datetime
+    due_at: datetime
+    stage: int
+    next_alert_at: datetime | None
+
+
+def _values(policy: DeadlinePolicy, rule: DeadlineRule, receipt: datetime, now: datetime) -> DeadlineRow:
     start = receipt if rule.counted_from == "received" else now
     due = rule.due(start, policy.calendar)
     stages = ladder(rule, policy, start, due)
@@ -88,19 +101,19 @@ def _open(session: Session, policy: DeadlinePolicy, case: Case, rule: DeadlineRu
     return deadline
 
 
-def for_new_case(policy: DeadlinePolicy, received_at: datetime, now: datetime) -> list[dict[str, Any]]:
+def for_new_case(policy: DeadlinePolicy, received_at: datetime, now: datetime) -> list[DeadlineRow]:
     """The rows `case.opened` opens, before the case has an id: intake computes them outside its
     write transaction and inserts them in it (`insert_rows`). Same rules as `apply_events`."""
-    rows: dict[str, dict[str, Any]] = {}
+    rows: dict[str, DeadlineRow] = {}
     for rule in policy.opened_by(Event.CASE_OPENED):
         rows.setdefault(rule.kind, _values(policy, rule, received_at, now))
     return list(rows.values())
 
 
-_INSERT_DEADLINE = Statement(Deadline.__table__.insert())  # type: ignore[attr-defined]
+_INSERT_DEADLINE = Insert(Deadline)
 
 
-def insert_rows(session: Session, case_id: int, rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+def insert_rows(session: Session, case_id: int, rows: list[DeadlineRow]) -> dict[str, list[Any]]:
     """Insert `for_new_case` rows; returns the changes for the audit event, as `apply_events`."""
     if rows:
         _INSERT_DEADLINE.run_many(session, [{**r, "case_id": case_id} for r in rows])
@@ -164,8 +177,7 @@ def raise_due_alerts(session: Session, policy: DeadlinePolicy, notify: NotifyCon
                      deadline_id: int, now: datetime) -> int:
     """Re-read the deadline under a lock, re-check, raise what is due. Safe to run twice."""
     query = select(Deadline).where(col(Deadline.id) == deadline_id)
-    pg = session.get_bind().dialect.name == "postgresql"
-    row = session.execute(query.with_for_update(skip_locked=True) if pg else query).scalar_one_or_none()
+    row = session.execute(skip_locked(session, query)).scalar_one_or_none()
     if row is None or row.status != "open" or row.next_alert_at is None or row.next_alert_at > now:
         return 0
     rule = policy.rules.get(row.kind)

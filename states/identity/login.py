@@ -21,12 +21,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from pydantic import SecretStr
-from sqlalchemy import delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlmodel import Session, col
 
 from models import LoginThrottle, User
+from models.dialect import upsert
 from states.audit import chain as audit
 from states.identity import sessions
 from states.identity.actors import PUBLIC, Actor
@@ -115,18 +114,21 @@ def _refuse_if_blocked(session: Session, now: datetime, config: AuthConfig, key:
         raise TooManyAttempts(wait, locked=row.failures >= config.throttle.lockout_after)
 
 
-_THROTTLE = LoginThrottle.__table__  # type: ignore[attr-defined]
+_THROTTLE: Table = LoginThrottle.__table__  # type: ignore[attr-defined]
+_NOW = bindparam("now", type_=_THROTTLE.c.last_failed_at.type)
+# One upsert, so that concurrent failures all count.
+_COUNT_FAILURE = upsert(
+    _THROTTLE, ["key_hash"],
+    values={"key_hash": bindparam("key", type_=_THROTTLE.c.key_hash.type), "failures": 1,
+            "blocked_until": None, "last_failed_at": _NOW},
+    set_={"failures": _THROTTLE.c.failures + 1, "last_failed_at": _NOW},
+    returning=[_THROTTLE.c.failures])
 
 
 def _count_failure(session: Session, now: datetime, config: AuthConfig,
                    key: str) -> tuple[int, datetime | None]:
     """One upsert, so that concurrent failures all count; returns the count and the block."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    failures = session.execute(
-        insert(_THROTTLE).values(key_hash=key, failures=1, blocked_until=None, last_failed_at=now)
-        .on_conflict_do_update(index_elements=["key_hash"],
-                               set_={"failures": _THROTTLE.c.failures + 1, "last_failed_at": now})
-        .returning(_THROTTLE.c.failures)).scalar_one()
+    failures: int = session.execute(_COUNT_FAILURE(session), {"key": key, "now": now}).scalar_one()
     block = config.throttle.block_for(failures)
     until = now + block if block is not None else None
     if until is not None:

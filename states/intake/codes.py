@@ -1,37 +1,36 @@
 """Human codes: the case code (NH-2026-000123) and the citizen's tracking code."""
 
 import secrets
-from typing import Any
+from typing import NamedTuple
 
-from sqlalchemy import bindparam
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Table, bindparam
 from sqlmodel import Session
 
 from models import CaseCounter
-from models.statements import Statement, connection
+from models.dialect import upsert
+from models.statements import Query
 
 # No 0/O, 1/I/L: the code is read out over the phone.
 _ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 
 
-_COUNTER = CaseCounter.__table__  # type: ignore[attr-defined]
+_COUNTER: Table = CaseCounter.__table__  # type: ignore[attr-defined]
 
 
-def _counter_upsert(insert: Any) -> Any:
-    return (insert(_COUNTER).values(prefix=bindparam("prefix"), year=bindparam("year"), last_number=1)
-            .on_conflict_do_update(index_elements=["prefix", "year"],
-                                   set_={"last_number": _COUNTER.c.last_number + 1})
-            .returning(_COUNTER.c.last_number))
+class _Number(NamedTuple):
+    last_number: int
 
 
-_UPSERTS = {"postgresql": Statement(_counter_upsert(pg_insert)), "sqlite": Statement(_counter_upsert(sqlite_insert))}
+_NEXT_NUMBER = Query(upsert(_COUNTER, ["prefix", "year"],
+                            values={"prefix": bindparam("prefix"), "year": bindparam("year"), "last_number": 1},
+                            set_={"last_number": _COUNTER.c.last_number + 1},
+                            returning=[_COUNTER.c.last_number]), _Number)
 
 
 def next_case_code(session: Session, prefix: str, year: int) -> str:
     """One upsert: the first case of a year inserts the counter, later ones increment it. The
     row stays locked to the end of the transaction, so numbers have no gaps and no twins."""
-    number = _UPSERTS[connection(session).dialect.name].run(session, {"prefix": prefix, "year": year}).fetchone()[0]
+    number = _NEXT_NUMBER.one(session, {"prefix": prefix, "year": year}).last_number
     return f"{prefix}-{year}-{number:06d}"
 
 

@@ -25,7 +25,7 @@ import hmac
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import phonenumbers
 from sqlalchemy import and_, bindparam, or_, select
@@ -33,7 +33,7 @@ from sqlmodel import Session, col
 
 from models import Case, Child
 from models.enums import CaseState
-from models.statements import Statement
+from models.statements import Query
 from states.kernel.text import normalise_name
 
 
@@ -91,16 +91,18 @@ _BY_BIRTH: Any = bindparam("by_birth")
 _BY_PLACE: Any = bindparam("by_place")
 _CASES_OF_CHILD = select(col(Case.id), col(Case.state), col(Case.child_id)).join(
     Child, col(Child.id) == col(Case.child_id)).order_by(col(Case.id))
-_SAME_CHILD_WITH_BIRTH = Statement(_CASES_OF_CHILD.where(
-    or_(col(Child.birth_key) == _BY_BIRTH, and_(col(Child.place_key) == _BY_PLACE, col(Child.birth_date).is_(None)))))
-_SAME_CHILD_NO_BIRTH = Statement(_CASES_OF_CHILD.where(col(Child.place_key) == _BY_PLACE))
 
 
-@dataclass(frozen=True)
-class CaseRef:
+class CaseRef(NamedTuple):
     id: int
     state: str
     child_id: int
+
+
+_SAME_CHILD_WITH_BIRTH = Query(_CASES_OF_CHILD.where(
+    or_(col(Child.birth_key) == _BY_BIRTH, and_(col(Child.place_key) == _BY_PLACE, col(Child.birth_date).is_(None)))),
+    CaseRef)
+_SAME_CHILD_NO_BIRTH = Query(_CASES_OF_CHILD.where(col(Child.place_key) == _BY_PLACE), CaseRef)
 
 
 def child_cases(session: Session, keys: ChildKeys | None) -> tuple[CaseRef | None, CaseRef | None]:
@@ -113,10 +115,9 @@ def child_cases(session: Session, keys: ChildKeys | None) -> tuple[CaseRef | Non
     if keys is None:
         return None, None
     if keys.by_birth is not None:
-        rows = _SAME_CHILD_WITH_BIRTH.run(session, {"by_birth": keys.by_birth, "by_place": keys.by_place})
+        cases = _SAME_CHILD_WITH_BIRTH.all(session, {"by_birth": keys.by_birth, "by_place": keys.by_place})
     else:
-        rows = _SAME_CHILD_NO_BIRTH.run(session, {"by_place": keys.by_place})
-    cases = [CaseRef(id=int(i or 0), state=state, child_id=child) for i, state, child in rows.fetchall()]
+        cases = _SAME_CHILD_NO_BIRTH.all(session, {"by_place": keys.by_place})
     open_case = next((c for c in cases if c.state != CaseState.CLOSED), None)
     closed = next((c for c in reversed(cases) if c.state == CaseState.CLOSED), None)
     return open_case, None if open_case is not None else closed

@@ -8,7 +8,7 @@ import asyncio
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple, TypedDict
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
@@ -16,8 +16,9 @@ from sqlmodel import Session, col
 
 from models import Case, CaseAbuseForm, Child, Database, IdempotencyRecord, Report, Reporter
 from models.crypto import sha256_hex
+from models.dialect import lock_keys
 from models.enums import AgencyKind, CaseFlag, CaseState, Event, Role
-from models.statements import Statement
+from models.statements import Insert, Query
 from notifications.outbox import CaseEvent, notify
 from states.access.permissions import authorize
 from states.audit import chain as audit
@@ -29,7 +30,6 @@ from states.intake.report_data import CitizenReport, HotlineReport, StaffReport
 from states.kernel.clock import LOCAL_TZ, Clock
 from states.kernel.commune import CommunePolicy
 from states.kernel.errors import IdempotencyConflict, InvalidInput
-from states.kernel.locks import lock_keys
 from states.lifecycle import events
 from states.records import directory
 
@@ -86,6 +86,69 @@ def _idempotency_key(actor: Actor, report: Any, header_key: str | None) -> tuple
     return None
 
 
+class ChildRow(TypedDict):
+    """A new `child` row."""
+
+    full_name: str | None
+    birth_date: date | None
+    estimated_age: int | None
+    sex: str
+    place_id: int
+    birth_key: str | None
+    place_key: str | None
+    name_index: str | None
+
+
+class ReporterRow(TypedDict):
+    """A new `reporter` row: what the report says of its reporter, and the phone's blind index."""
+
+    full_name: str | None
+    phone: str | None
+    address: str | None
+    relation: str | None
+    phone_index: str | None
+
+
+class Mau01Fields(TypedDict, total=False):
+    """The Mẫu 01 fields a hotline or staff report has and a citizen's report has not (the
+    model's defaults stand in for those left out)."""
+
+    case_type: str | None
+    child_condition: str | None
+    likely_consequence: str | None
+    parents: dict[str, Any]
+    family_circumstances: str | None
+    current_carer: str | None
+    actions_taken: str | None
+    receiving_officer: str | None
+    hotline_ref: str | None
+
+
+class ReportRow(Mau01Fields):
+    """A new `report` row, without `case_id` and `reporter_id` (not known before the write)."""
+
+    channel: str
+    received_at: datetime
+    recorded_at: datetime
+    place_id: int
+    place_detail: str | None
+    narrative: str
+    abuse_forms: list[str]
+    tracking_code: str
+    school_agency_id: int | None
+    submitted_by: str | None
+
+
+class ReportSummary(TypedDict):
+    """What the audit event says of the report (no personal data)."""
+
+    channel: str
+    place: str
+    abuse_forms: list[str]
+    received_at: str
+    hotline_ref: str | None
+
+
 @dataclass(frozen=True)
 class Prepared:
     """An intake worked out up to what other writers could change meanwhile.
@@ -105,12 +168,12 @@ class Prepared:
     received_at: datetime
     flags: list[str]
     keys: ChildKeys | None
-    child: dict[str, Any]
-    reporter: dict[str, Any] | None
-    report_row: dict[str, Any]  # without case_id and reporter_id
-    summary: dict[str, Any]
+    child: ChildRow
+    reporter: ReporterRow | None
+    report_row: ReportRow
+    summary: ReportSummary
     school_id: int | None
-    deadlines: list[dict[str, Any]]
+    deadlines: list[deadlines.DeadlineRow]
 
 
 async def receive(db: Database, clock: Clock, actor: Actor, policy: CommunePolicy,
@@ -182,24 +245,26 @@ def prepare(session: Session, clock: Clock, actor: Actor, policy: CommunePolicy,
     flags = _check_times_and_age(report, received_at, now, policy)
     keys = child_keys(policy.match_secret, report.child.full_name, report.child.birth_date, place_code)
 
-    reporter = report.reporter.model_dump() if report.reporter is not None else None
-    if reporter is not None and not any(v is not None for v in reporter.values()):
-        reporter = None
-    if reporter is not None:  # the phone is encrypted; the head finds it by this HMAC
-        reporter["phone_index"] = phone_index(policy.match_secret, reporter["phone"]) if reporter["phone"] else None
+    reporter: ReporterRow | None = None
+    given = report.reporter
+    if given is not None and any(v is not None for v in (given.full_name, given.phone, given.address, given.relation)):
+        # the phone is encrypted; the head finds it by this HMAC
+        reporter = {"full_name": given.full_name, "phone": given.phone, "address": given.address,
+                    "relation": given.relation,
+                    "phone_index": phone_index(policy.match_secret, given.phone) if given.phone else None}
 
     abuse_forms = [f.value for f in report.abuse_forms]
-    row = {"channel": report.channel, "received_at": received_at, "recorded_at": now,
-           "place_id": place_id, "place_detail": report.place_detail, "narrative": report.narrative,
-           "abuse_forms": abuse_forms, "tracking_code": new_tracking_code(),
-           "school_agency_id": school_id, "submitted_by": None if actor.is_public else actor.ref,
-           **_REPORT_DEFAULTS, **_mau01_extras(report, actor)}
-    summary = {"channel": report.channel, "place": place_code, "abuse_forms": abuse_forms,
-               "received_at": received_at.isoformat(), "hotline_ref": row["hotline_ref"]}
-    child = {"full_name": report.child.full_name, "birth_date": report.child.birth_date,
-             "estimated_age": report.child.estimated_age, "sex": report.child.sex, "place_id": place_id,
-             "birth_key": keys.by_birth if keys else None, "place_key": keys.by_place if keys else None,
-             "name_index": keys.by_name if keys else None}
+    row: ReportRow = {"channel": report.channel, "received_at": received_at, "recorded_at": now,
+                      "place_id": place_id, "place_detail": report.place_detail, "narrative": report.narrative,
+                      "abuse_forms": abuse_forms, "tracking_code": new_tracking_code(),
+                      "school_agency_id": school_id, "submitted_by": None if actor.is_public else actor.ref,
+                      **_mau01_fields(report, actor)}
+    summary: ReportSummary = {"channel": report.channel, "place": place_code, "abuse_forms": abuse_forms,
+                              "received_at": received_at.isoformat(), "hotline_ref": row.get("hotline_ref")}
+    child: ChildRow = {"full_name": report.child.full_name, "birth_date": report.child.birth_date,
+                       "estimated_age": report.child.estimated_age, "sex": report.child.sex, "place_id": place_id,
+                       "birth_key": keys.by_birth if keys else None, "place_key": keys.by_place if keys else None,
+                       "name_index": keys.by_name if keys else None}
     return Prepared(
         actor=actor, policy=policy, report=report, now=now, key=key, request_hash=request_hash,
         place_id=place_id, received_at=received_at, flags=flags, keys=keys, child=child,
@@ -227,18 +292,18 @@ def apply(session: Session, p: Prepared) -> IntakeResult:
     else:
         response = _open_new_case(session, p, previous)
     if p.key is not None:
-        _IDEMPOTENCY.run(session, {
+        _IDEMPOTENCY.execute(session, {
             "key": p.key[0], "request_hash": p.request_hash, "response": response, "created_at": p.now})
     return IntakeResult(response=response, replayed=False)
 
 
 def _replay(session: Session, key: tuple[str, str], request_hash: str) -> IntakeResult | None:
-    prior = _IDEMPOTENCY_HASH_BY_KEY.run(session, {"key": key[0]}).fetchone()
+    prior = _IDEMPOTENCY_HASH_BY_KEY.first(session, {"key": key[0]})
     if prior is None:  # the usual case: a first request
         return None
-    if prior[1] != request_hash:
+    if prior.request_hash != request_hash:
         raise IdempotencyConflict(key[1])
-    response = session.get_one(IdempotencyRecord, prior[0]).response  # decoded by its column type
+    response = session.get_one(IdempotencyRecord, prior.id).response  # decoded by its column type
     return IntakeResult(response=response, replayed=True)
 
 
@@ -262,8 +327,7 @@ def _open_new_case(session: Session, p: Prepared, previous: CaseRef | None) -> d
     case_id = _CASES.insert(session, {
         "code": code, "state": CaseState.RECEIVED, "child_id": child_id, "place_id": p.place_id,
         "case_type": p.report_row.get("case_type"), "received_at": p.received_at, "opened_at": p.now,
-        "updated_at": p.now, "flags": flags, "previous_case_id": previous.id if previous else None,
-        **_CASE_DEFAULTS})
+        "updated_at": p.now, "flags": flags, "previous_case_id": previous.id if previous else None})
     report_id = _insert_report(session, p, case_id)
     forms = list(dict.fromkeys(p.report_row["abuse_forms"]))
     if forms:
@@ -277,7 +341,7 @@ def _open_new_case(session: Session, p: Prepared, previous: CaseRef | None) -> d
     notify(session, p.policy.notify, CaseEvent(
         name=Event.CASE_OPENED, seq=event.seq, at=p.now, case_id=case_id, case_code=code,
         state=CaseState.RECEIVED, abuse_forms=tuple(sorted(set(forms))), assignee_id=None,
-        school_agency_id=p.school_id, hotline_ref=p.report_row["hotline_ref"], state_changed=True,
+        school_agency_id=p.school_id, hotline_ref=p.report_row.get("hotline_ref"), state_changed=True,
         due_at=due, digest=_anonymous(p)))
     return _response(p.report, code, CaseState.RECEIVED, report_id, p, linked=False)
 
@@ -321,7 +385,7 @@ def _school(session: Session, report: HotlineReport | StaffReport | CitizenRepor
     return school[0]
 
 
-def _mau01_extras(report: HotlineReport | StaffReport | CitizenReport, actor: Actor) -> dict[str, Any]:
+def _mau01_fields(report: HotlineReport | StaffReport | CitizenReport, actor: Actor) -> Mau01Fields:
     if isinstance(report, CitizenReport):
         return {"receiving_officer": None}
     return {
@@ -347,22 +411,22 @@ def _response(report: Any, code: str, state: str, report_id: int, p: Prepared,
             "linked_to_existing_case": linked, "state": state, "received_at": p.received_at.isoformat()}
 
 
+class _PriorRequest(NamedTuple):
+    id: int
+    request_hash: str
+
+
 # Statements built and compiled once; on SQLite they run on the driver's cursor (models/statements.py).
-_IDEMPOTENCY_HASH_BY_KEY = Statement(select(col(IdempotencyRecord.id), col(IdempotencyRecord.request_hash)).where(
-    col(IdempotencyRecord.key) == bindparam("key")))
-_CHILDREN = Statement(Child.__table__.insert())  # type: ignore[attr-defined]
-_CASES = Statement(Case.__table__.insert())  # type: ignore[attr-defined]
-_REPORTS = Statement(Report.__table__.insert())  # type: ignore[attr-defined]
-_REPORTERS = Statement(Reporter.__table__.insert())  # type: ignore[attr-defined]
-_FORMS = Statement(CaseAbuseForm.__table__.insert())  # type: ignore[attr-defined]
-_IDEMPOTENCY = Statement(IdempotencyRecord.__table__.insert())  # type: ignore[attr-defined]
-# Every column in every insert, so that one compiled statement serves all reports.
-_CASE_DEFAULTS: dict[str, Any] = {"risk_level": None, "emergency": None, "assignee_id": None, "closed_at": None,
-                  "reopened_at": None, "closure_reason": None, "transferred_to": None, "version": 1,
-                  "anonymised_at": None}
-_REPORT_DEFAULTS: dict[str, Any] = {"case_type": None, "child_condition": None, "likely_consequence": None,
-                    "parents": {}, "family_circumstances": None, "current_carer": None,
-                    "actions_taken": None, "hotline_ref": None}
+# The inserts name every column (the model's defaults fill what a row leaves out), so that one
+# compiled statement serves all reports.
+_IDEMPOTENCY_HASH_BY_KEY = Query(select(col(IdempotencyRecord.id), col(IdempotencyRecord.request_hash)).where(
+    col(IdempotencyRecord.key) == bindparam("key")), _PriorRequest)
+_CHILDREN = Insert(Child)
+_CASES = Insert(Case)
+_REPORTS = Insert(Report)
+_REPORTERS = Insert(Reporter)
+_FORMS = Insert(CaseAbuseForm)
+_IDEMPOTENCY = Insert(IdempotencyRecord)
 
 
 __all__ = ["IntakeResult", "Prepared", "apply", "prepare", "submit_report"]

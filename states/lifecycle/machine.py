@@ -83,10 +83,10 @@ def fire(state: str, facts: g.CaseFacts, trigger: str, data: Mapping[str, Any]) 
 
     A machine is built for each call, around one case's state and facts: `transitions` binds
     its model at construction, and one shared machine whose model is swapped per call (or
-    added and removed) would mix two requests' cases on concurrent threads. Building costs
-    about 0.2 ms, against a transition's 6–10 ms of database work. `allowed_triggers` reads
-    the same steps, and a test checks that it agrees with what the machine accepts in every
-    state."""
+    added and removed) would mix two requests' cases on concurrent threads. Building one is
+    small beside a transition's database work (figures: bench/README.md, "Building a state
+    machine per call"). `allowed_triggers` reads the same steps, and a test checks that it
+    agrees with what the machine accepts in every state."""
     if trigger not in TRIGGERS:
         raise IllegalTrigger(trigger, state, allowed_triggers(state))
     subject = CaseSubject(state, facts)
