@@ -86,7 +86,7 @@ def test_the_same_form_posted_twice_files_one_case(desk: Desk, db: Database) -> 
     assert _counts(db) == (1, 1)
     assert first.headers["location"].split("&lai")[0] == second.headers["location"].split("&lai")[0]
     replay = client.get(second.headers["location"])
-    assert "không có vụ việc mới nào được tạo thêm" in replay.text
+    assert "một lần duy nhất dù biểu mẫu đã được gửi nhiều lần" in replay.text
     # A new form is a new key: a second report.
     csrf, other = _open(client, "/desk/intake")
     assert other != key

@@ -47,6 +47,7 @@
     var name = PREFIX + form.getAttribute("data-draft");
     var done = form.getAttribute("data-done");
     var status = form.querySelector("[data-draft-status]");
+    var note = form.querySelector("[data-draft-note]") || status;
     var button = form.querySelector("button[type=submit], button:not([type])");
     var msg = function (k) { return form.getAttribute("data-msg-" + k) || ""; };
     var pending = null; // the fields being sent, until the server has answered
@@ -64,22 +65,29 @@
     }
     function clear() { store.removeItem(name); }
 
-    function say(text, withDiscard) {
+    // Beside the button, where the person who pressed it is looking; a problem as an alert.
+    function say(text, problem) {
       if (!status) return;
       status.textContent = text;
+      status.className = problem ? "alert" : "note";
       status.hidden = !text;
-      if (withDiscard) {
-        var discard = document.createElement("button");
-        discard.type = "button";
-        discard.className = "link";
-        discard.textContent = msg("discard");
-        discard.addEventListener("click", function () {
-          clear();
-          window.location.reload();
-        });
-        status.appendChild(document.createTextNode(" "));
-        status.appendChild(discard);
-      }
+    }
+
+    // At the top of the form: what was put back, and the way to throw it away.
+    function told(text) {
+      if (!note) return;
+      note.textContent = text;
+      note.hidden = false;
+      var discard = document.createElement("button");
+      discard.type = "button";
+      discard.className = "link";
+      discard.textContent = msg("discard");
+      discard.addEventListener("click", function () {
+        clear();
+        window.location.reload();
+      });
+      note.appendChild(document.createTextNode(" "));
+      note.appendChild(discard);
     }
 
     // While a report is on its way its fields stay as sent: an edit now would be a different
@@ -109,6 +117,9 @@
           el.value = "";
         }
       });
+      Array.prototype.forEach.call(form.querySelectorAll("details"), function (d) {
+        if (d.querySelector("input:checked")) d.open = true;
+      });
     }
 
     function later() {
@@ -135,7 +146,7 @@
       }
       if (response.status >= 500 || response.status === 429) {
         sending = false;
-        say(msg("retry"));
+        say(msg("retry"), true);
         later();
         return;
       }
@@ -168,7 +179,7 @@
         return answered(response);
       }, function () {
         sending = false;
-        say(msg("offline"));
+        say(msg("offline"), true);
         later();
       });
     }
@@ -179,10 +190,10 @@
       if (draft.pending) {
         pending = collect(form);
         lock(true);
-        say(msg("offline"));
+        say(msg("offline"), true);
         send();
       } else {
-        if (!quiet) say(msg("restored"), true);
+        if (!quiet) told(msg("restored"));
       }
     }
 
