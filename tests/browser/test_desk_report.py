@@ -113,7 +113,7 @@ def test_a_dropped_connection_during_staff_intake_files_the_report_once(
     # Offline, the send goes nowhere. Back online, the next one reaches the server and its
     # answer is lost on the way back; the one after is answered.
     network = {"offline": True}
-    answers_lost = []
+    answers_lost: list[str] = []
 
     def network_of_the_test(route: Any) -> None:
         # Requests a route handles bypass the context's offline switch: the handler mirrors it.

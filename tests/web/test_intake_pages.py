@@ -10,9 +10,16 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlmodel import col
 
+from api.app import create_app
+from api.deps import Runtime
+from api.ratelimit import RateLimits, Rule
 from models import Case, Database, Report
 from models.enums import Role
+from states.kernel.clock import FrozenClock
+from states.kernel.commune import CommunePolicy
+from tests.conftest import Commune
 from tests.web.conftest import Desk, csrf_of
+from web import install
 
 KEY = re.compile(r'name="idempotency_key" value="([^"]+)"')
 
@@ -227,3 +234,22 @@ def test_the_public_page_in_english(desk: Desk) -> None:
     client.post("/lang", data={"lang": "en", "next": "/bao-cao", "csrf": csrf_of(page.text)})
     english = client.get("/bao-cao")
     assert "Call 111" in english.text and "Send the report" in english.text
+
+
+def test_the_public_pages_share_the_apis_rate_limits(db: Database, clock: FrozenClock, policy: CommunePolicy,
+                                                     commune: Commune) -> None:
+    tight = RateLimits(public_intake=Rule(per_minute=1, burst=1), public_status=Rule(per_minute=1, burst=2))
+    app = create_app(Runtime(db=db, clock=clock, policy=policy, rate_limits=tight))
+    install(app)
+    with TestClient(app, follow_redirects=False) as client:
+        page = client.get("/bao-cao")
+        data = {"place_code": "DONG-AN", "narrative": "Giả lập.", "csrf": csrf_of(page.text)}
+        assert client.post("/bao-cao", data={**data, "idempotency_key": "k-first-000001"}).status_code == 303
+        refused = client.post("/bao-cao", data={**data, "idempotency_key": "k-second-00001"})
+        assert refused.status_code == 429
+        assert "hoặc gọi 111" in refused.text and ">Giả lập.</textarea>" in refused.text, refused.text
+        assert _counts(db) == (1, 1)
+        assert client.get("/tra-cuu?ma=AAAA-BBBB-CCCC").status_code == 404
+        assert client.get("/tra-cuu?ma=AAAA-BBBB-CCCC").status_code == 404
+        busy = client.get("/tra-cuu?ma=AAAA-BBBB-CCCC")
+        assert busy.status_code == 429 and "quá nhiều lượt tra cứu" in busy.text
