@@ -65,10 +65,12 @@ SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"cache-control", 
 # Framing is refused everywhere (clickjacking of the acknowledgement page or of /docs with a
 # token in it). A response that sets its own policy keeps it (api/docs.py: scripts by hash);
 # others get one by kind: an answer of the API loads nothing; an HTML page of ours its own
-# stylesheet and images, and posts its forms to us only.
+# stylesheet, images and scripts (the desk's countdowns and the report form's draft keeper, which
+# resends to us with fetch), and posts its forms to us only. No inline script or style anywhere.
 CSP = b"content-security-policy"
 API_CSP = b"default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-HTML_CSP = (b"default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+HTML_CSP = (b"default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; "
+            b"connect-src 'self'; form-action 'self'; "
             b"base-uri 'none'; frame-ancestors 'none'")
 
 

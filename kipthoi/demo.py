@@ -118,7 +118,9 @@ def _how_to_log_in(url: str, logins: list[tuple[str, str, str]]) -> str:
     lines = ["kipthoi demo: a synthetic commune is ready (all names and numbers are invented).",
              "Accounts that log in with a password (role, username, password; shown once):"]
     lines += [f"  {role:16} {username:16} {password}" for role, username, password in people]
-    lines += ["Log in (OAuth2 password flow), then send 'Authorization: Bearer <access_token>':"]
+    lines += [f"The desk (web pages): open {url}/ in a browser and log in with one of them.",
+              f"Citizens report at {url}/bao-cao and look their code up at {url}/tra-cuu.",
+              "The JSON API: log in (OAuth2 password flow), then send 'Authorization: Bearer <access_token>':"]
     lines += [f"  curl -s {url}/auth/token -d grant_type=password -d username={username} "
               f"--data-urlencode 'password={password}'" for _, username, password in people]
     lines += ["The 111 hotline's API key (send as 'Authorization: Bearer <key>'):"]

@@ -18,6 +18,7 @@ from states.kernel.clock import FrozenClock
 from states.kernel.commune import CommunePolicy
 from tests.browser.conftest import LOCAL_HOSTS, GuardedPage, KipthoiServer
 from tests.conftest import T0
+from web import install
 
 
 def _swagger_lists_operations(page: Any) -> None:
@@ -55,12 +56,52 @@ STOPPED_BY_CSP = {"/redoc": {"https://cdn.redoc.ly/redoc/logo-mini.svg"}}
 EXPECTED_ERROR = {"/docs/oauth2-redirect": "reading 'swaggerUIRedirectOauth2'"}
 
 
+# The desk's pages (web/), opened by a browser that has not logged in: the public ones show
+# themselves, every other one sends it to the login form. One server for all of them.
+PUBLIC = {"/login": "/login", "/bao-cao": "/bao-cao", "/bao-cao/da-gui": "/bao-cao/da-gui?ma=ABCD2345",
+          "/tra-cuu": "/tra-cuu"}
+STAFF = {"/": "/", "/desk/cases": "/desk/cases", "/desk/cases/{code}": "/desk/cases/NH-2026-000001",
+         "/desk/cases/{code}/do/{name}": "/desk/cases/NH-2026-000001/do/assess",
+         "/desk/intake": "/desk/intake", "/desk/intake/da-gui": "/desk/intake/da-gui",
+         "/desk/audit": "/desk/audit", "/desk/audit/access": "/desk/audit/access",
+         "/desk/audit/verify": "/desk/audit/verify", "/desk/stats": "/desk/stats", "/desk/admin": "/desk/admin",
+         "/desk/admin/users/{user_id}/deactivate": "/desk/admin/users/1/deactivate",
+         "/desk/admin/users/{user_id}/revoke": "/desk/admin/users/1/revoke",
+         "/desk/admin/directory": "/desk/admin/directory", "/desk/admin/settings": "/desk/admin/settings",
+         "/desk/admin/keys": "/desk/admin/keys"}
+
+
 def test_every_html_page_is_checked(db: Database) -> None:
     app = create_app(Runtime(db=db, clock=FrozenClock(T0), policy=CommunePolicy(code_prefix="NH", match_secret=b"t")))
+    install(app)
     pages = {r.path for r in iter_route_contexts(app.routes) if isinstance(r.original_route, APIRoute)
-             and "GET" in (r.methods or ()) and isinstance(r.response_class, type)
-             and issubclass(r.response_class, HTMLResponse)}
-    assert pages == set(PAGES)
+             and "GET" in (r.methods or ()) and (
+                 (isinstance(r.response_class, type) and issubclass(r.response_class, HTMLResponse))
+                 or r.original_route.endpoint.__module__.startswith("web."))}
+    assert pages == set(PAGES) | set(PUBLIC) | set(STAFF)
+
+
+def test_desk_pages_render_with_the_outside_network_cut(kipthoi_server: KipthoiServer,
+                                                        guarded_page: GuardedPage) -> None:
+    page = guarded_page.page
+    for route, path in {**PUBLIC, **STAFF}.items():
+        response = page.goto(kipthoi_server.url(path), wait_until="networkidle")
+        assert response is not None and response.status < 500, route
+        if route in STAFF:
+            assert "/login?next=" in page.url, route
+        assert page.locator("footer").get_by_text("111").count() == 1, route
+        headers = httpx.get(kipthoi_server.url(path), follow_redirects=True).headers
+        assert headers["x-frame-options"] == "DENY", route
+        assert "script-src 'self'" in headers["content-security-policy"], route
+        assert "unsafe-inline" not in headers["content-security-policy"], route
+        # Under 100 KB before images (the weight limit), the stylesheet and scripts included.
+        weight = len(httpx.get(kipthoi_server.url(path), follow_redirects=True).content)
+        assert weight < 100_000, (route, weight)
+    for asset in ("/static/kipthoi.css", "/static/desk.js", "/static/draft.js"):
+        assert len(httpx.get(kipthoi_server.url(asset)).content) < 30_000, asset
+    guarded_page.shoot("desk-login")
+    assert guarded_page.blocked == [], guarded_page.blocked
+    assert guarded_page.problems == [], guarded_page.problems
 
 
 @pytest.mark.parametrize("route", list(PAGES))
