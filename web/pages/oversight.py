@@ -187,7 +187,7 @@ def access_page(ctx: StaffCtx, code: str = "") -> Response:
 @router.get("/desk/audit/verify")
 def verify_page(ctx: StaffCtx) -> Response:
     authorize(ctx.actor, "audit.verify")
-    return render(ctx, "oversight/verify.html", title=_title_verify(ctx), verdict=None)
+    return render(ctx, "oversight/verify.html", title=_title_verify(ctx), verdict=None, tabs=_tabs(ctx))
 
 
 @router.post("/desk/audit/verify")
@@ -198,7 +198,7 @@ async def verify(ctx: StaffCtx) -> Response:
     authorize(ctx.actor, "audit.verify")  # no use case holds this check; the CLI runs as the operator
     with ctx.rt.db.read() as session:
         verdict = audit_chain.verify(session)
-    return render(ctx, "oversight/verify.html", title=_title_verify(ctx), verdict=verdict)
+    return render(ctx, "oversight/verify.html", title=_title_verify(ctx), verdict=verdict, tabs=_tabs(ctx))
 
 
 def _title_verify(ctx: Ctx) -> str:
