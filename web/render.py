@@ -119,7 +119,8 @@ def nav(ctx: Ctx) -> list[tuple[str, str]]:
 def render(ctx: Ctx, template: str, status: int = 200, **values: Any) -> HTMLResponse:
     body = ENV.get_template(template).render(
         _=ctx.lang.gettext, ctx=ctx, lang=ctx.lang, role=ctx.role, user=ctx.desk.login.actor if ctx.desk else None,
-        csrf=ctx.csrf, path=ctx.request.url.path, nav=nav(ctx), **values)
+        csrf=ctx.csrf, path=ctx.request.url.path, nav=nav(ctx), place_names=values.pop("place_names", {}),
+        **values)
     return _finish(ctx, HTMLResponse(body, status_code=status))  # type: ignore[return-value]
 
 

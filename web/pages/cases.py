@@ -58,6 +58,7 @@ def worklist(ctx: StaffCtx, state: str | None = None, place: str | None = None,
     return render(ctx, "cases/list.html", title=ctx.lang.gettext("Danh sách vụ việc"), result=result,
                   cases=result.items, names=names, places=places, flt=flt, states=list(CaseState),
                   forms_list=list(AbuseForm), overdue=overdue == "1", found=None,
+                  place_names={p.code: p.name for p in places},
                   can_search=may(ctx.actor, "case.search.child_name"),
                   pages=(result.total + PAGE_SIZE - 1) // PAGE_SIZE)
 
@@ -71,8 +72,9 @@ async def search(ctx: StaffCtx) -> Response:
     with ctx.rt.db.write() as session:  # a search by name is on the audit trail
         found = search_cases(session, ctx.rt.clock, ctx.actor, ctx.rt.policy, child_name=term)
         names = {o["id"]: o["full_name"] for o in list_officials(session, ctx.actor)}
+        places = {p.code: p.name for p in list_places(session, ctx.actor)}
     return render(ctx, "cases/search.html", title=ctx.lang.gettext("Kết quả tìm kiếm"),
-                  cases=found.items, truncated=found.truncated, names=names)
+                  cases=found.items, truncated=found.truncated, names=names, place_names=places)
 
 
 def _case_page(ctx: Ctx, code: str, status: int = 200, **extra: Any) -> Response:
@@ -83,6 +85,7 @@ def _case_page(ctx: Ctx, code: str, status: int = 200, **extra: Any) -> Response
         officials = list_officials(session, ctx.actor)
         refs = {e.actor for e in case.timeline} | {n.author for n in case.notes}
         who = names_for_refs(session, refs)
+        places = {p.code: p.name for p in list_places(session, ctx.actor)}
     steps = steps_for(ctx.actor, case.state) if case.view != "agency" else []
     return render(ctx, "cases/case.html", status, title=case.code, case=case, sms=sms, steps=steps,
                   now=now, who=who, names={o["id"]: o["full_name"] for o in officials},
@@ -92,7 +95,7 @@ def _case_page(ctx: Ctx, code: str, status: int = 200, **extra: Any) -> Response
                   can_end_service=may(ctx.actor, "case.service.end") and case.view != "agency",
                   road=ROAD, rules=ctx.rt.policy.deadlines.rules,
                   labels={t.value: (s.label_vi, s.label_en) for t, s in SPECS.items()},
-                  ok=ctx.request.query_params.get("ok"), **extra)
+                  ok=ctx.request.query_params.get("ok"), place_names=places, **extra)
 
 
 @router.get("/{code}")
