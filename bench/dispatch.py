@@ -3,7 +3,7 @@
 For each database (a SQLite file in a temp dir; PostgreSQL in a fresh schema, dropped at the
 end) and each number of dispatchers, a fresh database is built with the real migrations, M
 pending SMS rows are enqueued (Core executemany, bodies shaped like the alert templates, due
-now, valid 4 h), and `Dispatcher(db, SystemClock(), CommunePolicy(), TwilioProvider(...)).run()`
+now, valid 4 h), and `Dispatcher(db, SystemClock(), CommunePolicy(...), TwilioProvider(...)).run()`
 is called until the outbox is empty. The provider is the real `TwilioProvider` (the `twilio`
 client over HTTP) pointed at `tests/fakes/twilio_server.FakeTwilio`, which runs in a child
 process by default (as Twilio would be remote: its CPU is not charged to the dispatcher's GIL;
@@ -263,7 +263,7 @@ def make_dispatcher(db: Database, fake: Any, batch: int) -> tuple[Dispatcher, Ti
     provider = TimedProvider(TwilioProvider(TwilioConfig(
         account_sid=fake.account_sid, auth_token=fake.auth_token, from_number=FROM_NUMBER,
         base_url=fake.base_url, timeout_seconds=10.0)))
-    return Dispatcher(db=db, clock=SystemClock(), policy=CommunePolicy(), sms=provider,  # type: ignore[arg-type]
+    return Dispatcher(db=db, clock=SystemClock(), policy=CommunePolicy(match_secret=b"bench-match-key"), sms=provider,  # type: ignore[arg-type]
                       status_callback=STATUS_CALLBACK, batch=batch), provider
 
 

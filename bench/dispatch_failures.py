@@ -136,7 +136,7 @@ def crash_cell(kind: str, how: str, messages: int, hold_at: int, pg_url: str, ti
             for i in range(messages):
                 official = officials[i % len(officials)]
                 assert official is not None
-                enqueue_sms(s, CommunePolicy().notify, dedupe_key=f"crash:{i}", official=official,
+                enqueue_sms(s, CommunePolicy(match_secret=b"bench").notify, dedupe_key=f"crash:{i}", official=official,
                             template="new_report", now=datetime.now(UTC), code=f"NH-2026-{i:06d}", due="17:00")
         a = start_scheduler(db, fake, folder, "a")
         procs.append(a)

@@ -18,7 +18,7 @@ database); SQLite gets nothing (the service never runs ANALYZE).
 
 Then, with a FrozenClock at the seeding's "now":
 
-- sweep ms: `run_sweep(db, clock, CommunePolicy())` raising the D due deadlines (one alert and
+- sweep ms: `run_sweep(db, clock, CommunePolicy(...))` raising the D due deadlines (one alert and
   one outbox row each, every deadline in its own transaction, as in production). Between
   repetitions the D deadlines are put back (alerts and their outbox rows deleted, stage and
   next_alert_at restored) outside the timing. Median of --reps.
@@ -355,7 +355,7 @@ class Cell:
 
 
 def measure(target: Target, seeded: Seeded, now: datetime, reps: int, empty_reps: int) -> Cell:
-    policy = CommunePolicy()
+    policy = CommunePolicy(match_secret=b"bench-match-key")
     clock = FrozenClock(now)
     sweep_ms: list[float] = []
     empty_ms: list[float] = []

@@ -13,13 +13,16 @@ def default_deadlines() -> DeadlinePolicy:
     return load_policy()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CommunePolicy:
     code_prefix: str = "NH"
     # A receipt time may be this far ahead of our clock (the hotline's clock may run fast).
     future_skew: timedelta = timedelta(minutes=5)
-    # Key of the HMAC that turns a child's name and birth date into a matching key.
-    match_secret: bytes = b"kipthoi-development-match-key"
+    # Key of the HMAC that turns a child's name and birth date into a matching key. No default:
+    # a key every installation shared would make the blind indexes guessable, and a random one
+    # per process would make matching silently fail across processes; the composition root
+    # derives it from the configured secret (kipthoi/settings.py).
+    match_secret: bytes
     deadlines: DeadlinePolicy = field(default_factory=default_deadlines)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     # Closed cases are anonymised this many years after closure (states/records/retention.py).

@@ -73,7 +73,7 @@ def enqueue(db: Database, official_ids: list[int], n: int, now: datetime) -> Non
         for i in range(n):
             official = officials[i % len(officials)]
             assert official is not None
-            enqueue_sms(s, CommunePolicy().notify, dedupe_key=f"live:{i}", official=official,
+            enqueue_sms(s, CommunePolicy(match_secret=b"test-secret").notify, dedupe_key=f"live:{i}", official=official,
                         template="new_report", now=now, code=f"NH-2026-{i:06d}", due="17:00 02/03")
 
 
@@ -166,7 +166,7 @@ def test_a_live_dispatchers_claims_are_not_taken(db: Database, commune: Commune,
     claims stay its own (until their lease), so nothing goes out twice."""
     enqueue(db, list(commune.officials.values()), 5, datetime.now(UTC))
     fake.hold_at = 1
-    policy = CommunePolicy()
+    policy = CommunePolicy(match_secret=b"test-secret")
     sms = TwilioProvider(TwilioConfig(account_sid=fake.account_sid, auth_token=fake.auth_token,
                                       from_number=SENDER, base_url=fake.base_url))
     slow = Dispatcher(db=db, clock=SystemClock(), policy=policy, sms=sms)
@@ -261,7 +261,7 @@ def test_a_connection_lost_before_a_result_is_recorded_neither_aborts_the_run_no
     fake.on_request = lambda n: proxy.cut(1.5) if n == 2 else None
     sms = TwilioProvider(TwilioConfig(account_sid=fake.account_sid, auth_token=fake.auth_token,
                                       from_number=SENDER, base_url=fake.base_url))
-    d = Dispatcher(db=proxied, clock=SystemClock(), policy=CommunePolicy(), sms=sms)
+    d = Dispatcher(db=proxied, clock=SystemClock(), policy=CommunePolicy(match_secret=b"test-secret"), sms=sms)
     try:
         report = d.run()
         d.close()

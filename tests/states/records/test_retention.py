@@ -247,7 +247,7 @@ def test_nothing_happens_before_the_limit(db: Database, clock: FrozenClock, comm
 
 def test_the_limit_is_the_communes_policy(db: Database, clock: FrozenClock, commune: Commune) -> None:
     short = CommunePolicy(code_prefix="NH", match_secret=b"test-secret", retention_years=2)
-    assert CommunePolicy().retention_years == 5
+    assert CommunePolicy(match_secret=b"test-secret").retention_years == 5
     code = closed_simple(db, clock, commune, short, "Trẻ Hạn Hai Năm")
     clock.advance(timedelta(days=730 - 1))
     assert run_retention(db, clock, short) == []
