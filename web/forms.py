@@ -51,11 +51,17 @@ def _unwrap(annotation: Any) -> Any:
 
 
 def _max_length(info: FieldInfo) -> int | None:
-    for meta in info.metadata:
-        for m in getattr(meta, "metadata", [meta]):
-            limit = getattr(m, "max_length", None)
-            if isinstance(limit, int):
-                return limit
+    """The cap of a text field, wherever pydantic keeps it: on the field, or inside an optional
+    `Annotated` alias (`Text2000 | None`)."""
+    found: list[Any] = list(info.metadata)
+    annotation: Any = info.annotation
+    for arg in typing.get_args(annotation) or (annotation,):
+        if typing.get_origin(arg) is typing.Annotated:
+            found += typing.get_args(arg)[1:]
+    for meta in found:
+        limit = getattr(meta, "max_length", None)
+        if isinstance(limit, int):
+            return limit
     return None
 
 
