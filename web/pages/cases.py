@@ -86,6 +86,7 @@ def _case_page(ctx: Ctx, code: str, status: int = 200, **extra: Any) -> Response
         refs = {e.actor for e in case.timeline} | {n.author for n in case.notes}
         who = names_for_refs(session, refs)
         places = {p.code: p.name for p in list_places(session, ctx.actor)}
+        agencies = {a.code: ctx.lang.pair(a.name_vi, a.name_en) for a in list_agencies(session, ctx.actor)}
     steps = steps_for(ctx.actor, case.state) if case.view != "agency" else []
     return render(ctx, "cases/case.html", status, title=case.code, case=case, sms=sms, steps=steps,
                   now=now, who=who, names={o["id"]: o["full_name"] for o in officials},
@@ -95,7 +96,8 @@ def _case_page(ctx: Ctx, code: str, status: int = 200, **extra: Any) -> Response
                   can_end_service=may(ctx.actor, "case.service.end") and case.view != "agency",
                   road=ROAD, rules=ctx.rt.policy.deadlines.rules,
                   labels={t.value: (s.label_vi, s.label_en) for t, s in SPECS.items()},
-                  ok=ctx.request.query_params.get("ok"), place_names=places, **extra)
+                  ok=ctx.request.query_params.get("ok"), place_names=places, agencies=agencies,
+                  **extra)
 
 
 @router.get("/{code}")
