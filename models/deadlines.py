@@ -17,6 +17,9 @@ class Deadline(SQLModel, table=True):
     __table_args__ = (
         Index("ix_deadline_due_alerts", "next_alert_at",
               postgresql_where=text("status = 'open'"), sqlite_where=text("status = 'open'")),
+        # The home pages list open limits soonest first (states/cases/desk.py): walked in this
+        # order, the first 30 visible ones are found without reading every open deadline.
+        Index("ix_deadline_status_due", "status", "due_at", "id"),
     )
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="case_file.id", index=True)
