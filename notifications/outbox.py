@@ -130,6 +130,8 @@ def notify(session: Session, config: NotifyConfig, event: CaseEvent) -> int:
     """Enqueue what the routing table says this event causes; returns rows written."""
     written = 0
     due = local_time(event.due_at) if event.due_at else ""
+    # The case's page on the desk: login required there, and the case code is all the link says.
+    page = f"{config.public_url.rstrip('/')}/desk/cases/{event.case_code}"
     routes = [r for r in config.routes if r.matches(event.name, list(event.abuse_forms))]
     roster = Roster.current(session) if routes else None
     for route in routes:
@@ -141,7 +143,7 @@ def notify(session: Session, config: NotifyConfig, event: CaseEvent) -> int:
                 written += enqueue_sms(
                     session, config, dedupe_key=f"event:{event.seq}:{route.template}:{official.id}",
                     official=official, template=route.template, now=event.at, case_id=event.case_id,
-                    urgent=route.urgent, digest=event.digest, code=event.case_code, due=due)
+                    urgent=route.urgent, digest=event.digest, code=event.case_code, due=due, page=page)
     if event.hotline_ref and config.hotline_status_url and event.state_changed:
         written += enqueue_webhook(
             session, dedupe_key=f"hotline:{event.seq}", url=config.hotline_status_url, now=event.at,

@@ -1,7 +1,8 @@
 """Message templates, Vietnamese and English. They carry no personal data: only the case code,
 what is due, the due time in local time, and (for alerts) the acknowledgement link — never the
 child's name, the place, or the report's content (Luật Trẻ em Art. 6(11), Nghị định 56 Art. 33).
-Event messages carry no link: there is no page to send a phone to until the web UI exists."""
+Event messages link to the case's page on the desk (`{page}`: the case code in a path, behind a
+login, so the link itself tells nobody anything); alerts link to their one-tap acknowledgement."""
 
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -28,8 +29,8 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "en": "[kipthoi] Case {code}: school violence; the school is asked to cooperate.",
     },
     "referral": {
-        "vi": "[kipthoi] Vụ việc {code} đã được chuyển đến cơ quan anh/chị để phối hợp. Đăng nhập kipthoi để xem.",
-        "en": "[kipthoi] Case {code} has been referred to your agency. Log in to kipthoi to read it.",
+        "vi": "[kipthoi] Vụ việc {code} đã được chuyển đến cơ quan anh/chị để phối hợp.",
+        "en": "[kipthoi] Case {code} has been referred to your agency.",
     },
     "reminder": {
         "vi": "[kipthoi] Nhắc: {code} - {what} hạn {due}. Xác nhận: {link}",
@@ -57,6 +58,8 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "en": "[kipthoi] {what}. Log in to kipthoi to read them.",
     },
 }
+# Added to an event's message when the case's page is given (`page=`): where to read the case.
+PAGE_SUFFIX = {"vi": " Xem: {page}", "en": " Open: {page}"}
 # The parts of a digest's `{what}`, joined by "; ".
 DIGEST_PARTS: dict[str, dict[str, str]] = {
     "reports": {"vi": "{n} báo cáo trực tuyến mới", "en": "{n} new online reports"},
@@ -76,6 +79,9 @@ def digest_summary(language: str, **counts: int) -> str:
 
 def render(template: str, language: str, *, unaccented: bool = False, **values: object) -> str:
     texts = TEMPLATES[template]
-    text = texts.get(language, texts["vi"]).format(**{k: "" if v is None else v for k, v in values.items()})
+    pattern = texts.get(language, texts["vi"])
+    if values.get("page"):
+        pattern += PAGE_SUFFIX.get(language, PAGE_SUFFIX["vi"])
+    text = pattern.format(**{k: "" if v is None else v for k, v in values.items()})
     text = " ".join(text.split())
     return unaccent(text) if unaccented else text

@@ -234,3 +234,20 @@ def test_no_message_carries_personal_data(db: Database, clock: FrozenClock, poli
             for form in (secret, unaccent(secret)):
                 assert form.lower() not in text.lower(), (secret, row.dedupe_key)
                 assert form.lower() not in unaccent(text).lower(), (secret, row.dedupe_key)
+
+
+def test_an_event_message_links_to_the_case_page_behind_the_login() -> None:
+    page = "https://kipthoi.example/desk/cases/NH-2026-000123"
+    assert render("referral", "vi", code="NH-2026-000123", page=page).endswith(f"Xem: {page}")
+    assert render("referral", "en", code="NH-2026-000123", page=page).endswith(f"Open: {page}")
+    assert "http" not in render("referral", "vi", code="NH-2026-000123")
+
+
+def test_a_routed_event_carries_the_case_page(db: Database, clock: FrozenClock, policy: CommunePolicy,
+                                              commune: Commune) -> None:
+    report = TypeAdapter(AnyReport).validate_python(staff_report())
+    result = intake.receive_now(db, clock, commune.actors[Role.HEAD], policy, report)
+    code = result.response["case_code"]
+    with db.read() as s:
+        bodies = list(s.execute(select(OutboxMessage.body)).scalars())
+    assert bodies and all(b.endswith(f"/desk/cases/{code}") for b in bodies)
