@@ -16,6 +16,11 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "vi": "[kipthoi] Vụ việc mới {code}. Cần đánh giá ban đầu trước {due}.",
         "en": "[kipthoi] New case {code}. Initial assessment due {due}.",
     },
+    # A report about a child whose case is open joined that case (no personal data: the code only).
+    "linked_report": {
+        "vi": "[kipthoi] Vụ việc {code} có thêm thông báo mới.",
+        "en": "[kipthoi] Case {code} has a new report.",
+    },
     "crime_report": {
         "vi": "[kipthoi] Vụ việc {code} có dấu hiệu tội phạm, đề nghị Công an xã phối hợp xử lý.",
         "en": "[kipthoi] Case {code} may involve a crime; the commune police are asked to act.",

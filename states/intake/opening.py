@@ -2,7 +2,9 @@
 
 Idempotent: a repeated 111 reference, or a repeated `Idempotency-Key` from the same client,
 returns the first answer and never opens a second case. A report about a child who already
-has an open case is linked to it instead (see `states/intake/matching.py` for the rule)."""
+has an open case is linked to it instead (see `states/intake/matching.py` for the rule), and is
+told as a new case would be: the worker and the head hear of it, the crime and school routes
+fire on its own forms of abuse, and an emergency starts its 12-hour window from its own receipt."""
 
 import asyncio
 from dataclasses import dataclass
@@ -14,10 +16,10 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
-from models import Case, CaseAbuseForm, Child, Database, IdempotencyRecord, Report, Reporter
+from models import Case, CaseAbuseForm, Child, Database, Deadline, IdempotencyRecord, Report, Reporter
 from models.crypto import sha256_hex
 from models.dialect import lock_keys
-from models.enums import AgencyKind, CaseFlag, CaseState, Event, Role
+from models.enums import AgencyKind, CaseFlag, CaseState, DeadlineStatus, Event, Role
 from models.statements import Insert, Query
 from notifications.outbox import CaseEvent, notify
 from states.access.permissions import authorize
@@ -30,7 +32,6 @@ from states.intake.report_data import CitizenReport, HotlineReport, StaffReport
 from states.kernel.clock import LOCAL_TZ, Clock
 from states.kernel.commune import CommunePolicy
 from states.kernel.errors import IdempotencyConflict, InvalidInput
-from states.lifecycle import events
 from states.records import directory
 
 
@@ -338,16 +339,13 @@ def _open_new_case(session: Session, p: Prepared, previous: CaseRef | None) -> d
                                 "state": CaseState.RECEIVED, "flags": flags, "deadlines": opened,
                                 "previous_case_id": previous.id if previous else None})
     due = next((d["due_at"] for d in p.deadlines if d["kind"] == "initial_assessment"), None)
-    notify(session, p.policy.notify, CaseEvent(
-        name=Event.CASE_OPENED, seq=event.seq, at=p.now, case_id=case_id, case_code=code,
-        state=CaseState.RECEIVED, abuse_forms=tuple(sorted(set(forms))), assignee_id=None,
-        school_agency_id=p.school_id, hotline_ref=p.report_row.get("hotline_ref"), state_changed=True,
-        due_at=due, digest=_anonymous(p)))
+    _tell(session, p, Event.CASE_OPENED, event.seq, case_id, code, CaseState.RECEIVED, None, due)
     return _response(p.report, code, CaseState.RECEIVED, report_id, p, linked=False)
 
 
 def _link(session: Session, p: Prepared, case: Case) -> dict[str, Any]:
-    """A report about a child whose case is open: it joins that case, on the audit trail."""
+    """A report about a child whose case is open: it joins that case, on the audit trail, and
+    is told as a new case would be (`_tell`); an emergency opens its window (`_linked_limits`)."""
     assert case.id is not None
     report_id = _insert_report(session, p, case.id)
     known_forms = set(session.execute(
@@ -359,11 +357,60 @@ def _link(session: Session, p: Prepared, case: Case) -> dict[str, Any]:
     case.version += 1
     case.updated_at = p.now
     session.add(case)
+    opened = _linked_limits(session, p, case.id)
     event = audit.record(session, at=p.now, actor=p.actor, action=Event.REPORT_LINKED, case_id=case.id,
                          after={"report_id": report_id, **p.summary, "case": case.code,
-                                "rule": "same_child_open_case"})
-    events.publish(session, p.policy, case, Event.REPORT_LINKED, event.seq, p.now, digest=_anonymous(p))
+                                "rule": "same_child_open_case", **({"deadlines": opened} if opened else {})})
+    due = next((d["due_at"] for d in p.deadlines if d["kind"] in _LINKED_LIMITS), None) if opened else None
+    _tell(session, p, Event.REPORT_LINKED, event.seq, case.id, case.code, case.state, case.assignee_id, due)
     return _response(p.report, case.code, case.state, report_id, p, linked=True)
+
+
+# The limits a linked report opens, of those a new case would open from the same report
+# (`deadlines.for_new_case`: the rules the policy starts on `case.opened`, counted from this
+# report's own receipt): only the emergency window. The others (the initial assessment) belong
+# to the case, which already has them or is past them.
+_LINKED_LIMITS = ("emergency_protection",)
+
+
+def _linked_limits(session: Session, p: Prepared, case_id: int) -> dict[str, list[Any]]:
+    """Open the emergency window for a linked report that is an emergency, in the sense the
+    new-case path uses: the deadline policy opens `emergency_protection` on `case.opened`
+    (with the shipped policy it does not: an emergency is then decided at the assessment, and
+    `emergency_decided` opens it, counted from the case's receipt). The window runs from this
+    report's own `received_at` (Nghị định 56 Art. 26(3): 12 hours from receiving the
+    information), computed in `prepare` like a new case's.
+
+    If the case has that window open already, it is kept and no second one is opened: the open
+    one was started by an earlier report (or decision) about the same child, so it ends no later
+    than this report's would unless this report was received before it started; its ladder may
+    already have reminded, escalated or been acknowledged, and a second row would send every
+    alert twice for one child. One case, one emergency window at a time, as `apply_events`
+    keeps it. A window already met (the emergency recorded) is not open: a new emergency opens
+    a new one.
+
+    No query unless the policy opens an emergency window on receipt."""
+    rows = [r for r in p.deadlines if r["kind"] in _LINKED_LIMITS]
+    if not rows:
+        return {}
+    already = set(session.execute(select(col(Deadline.kind)).where(
+        col(Deadline.case_id) == case_id, col(Deadline.kind).in_(_LINKED_LIMITS),
+        col(Deadline.status) == DeadlineStatus.OPEN)).scalars())
+    return deadlines.insert_rows(session, case_id, [r for r in rows if r["kind"] not in already])
+
+
+def _tell(session: Session, p: Prepared, name: str, seq: int, case_id: int, code: str, state: str,
+          assignee_id: int | None, due_at: datetime | None) -> int:
+    """What officials hear of this report (notifications/routing.toml), whether it opened a case
+    (`case.opened`) or joined one (`report.linked`): built from the report itself — its forms of
+    abuse, its school — so that the crime and school routes fire for a linked report as they
+    would for a new case with the same forms; a case's older forms do not tell the police again.
+    Only a new case changes a state the 111 hotline is told of."""
+    forms = tuple(sorted(set(p.report_row["abuse_forms"])))
+    return notify(session, p.policy.notify, CaseEvent(
+        name=name, seq=seq, at=p.now, case_id=case_id, case_code=code, state=state, abuse_forms=forms,
+        assignee_id=assignee_id, school_agency_id=p.school_id, hotline_ref=p.report_row.get("hotline_ref"),
+        state_changed=name == Event.CASE_OPENED, due_at=due_at, digest=_anonymous(p)))
 
 
 def _anonymous(p: Prepared) -> bool:
