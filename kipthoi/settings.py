@@ -301,6 +301,7 @@ class Settings(BaseSettings):
             routes=load_routes(self.notify.routing_file),
         )
         return CommunePolicy(
+            name=self.commune.name,
             code_prefix=self.commune.code_prefix,
             future_skew=timedelta(seconds=self.commune.future_skew_seconds),
             retention_years=self.commune.retention_years,

@@ -292,6 +292,7 @@ LABELS_VI: dict[str, str] = {
     "case.referral_withdrawn": "Rút chuyển cơ quan",
     "case.service_ended": "Kết thúc dịch vụ",
     "case.viewed": "Xem hồ sơ",
+    "case.printed": "Đã in hồ sơ",
     "case.anonymised": "Ẩn danh theo quy định lưu trữ",
     "deadline.acknowledged": "Xác nhận cảnh báo",
     "deadline.alert": "Cảnh báo thời hạn",

@@ -16,3 +16,6 @@ def install(app: FastAPI) -> None:
 
     for module in (auth, home, cases, intake, oversight):
         app.include_router(module.router)
+    from web.pages import prints  # printouts of a case (Mẫu 01–06, .docx)
+
+    app.include_router(prints.router)

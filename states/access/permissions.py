@@ -25,6 +25,7 @@ ACTIONS: dict[str, frozenset[Role]] = {
     "report.hotline": frozenset({Role.HOTLINE}),
     "report.staff": STAFF_INTAKE,
     "case.read": CASE_READERS,
+    "case.print": CASE_READERS,  # each reader prints their own view (states/cases/printing.py)
     "case.assign": frozenset({Role.HEAD, Role.CHAIR}),
     "case.note": CASE_WRITERS | {Role.AGENCY_OFFICIAL},
     "case.refer": CASE_WRITERS,

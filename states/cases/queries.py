@@ -3,10 +3,12 @@
 Lists carry no narrative and no identity fields: a worklist is shown on screens that others
 can see."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
+from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
@@ -23,6 +25,7 @@ from states.kernel.errors import IllegalTrigger, NotFound
 from states.lifecycle.machine import allowed_triggers, step_for
 
 MAX_PAGE_SIZE = 100
+Shown = TypeVar("Shown", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -109,16 +112,24 @@ def get_case(session: Session, clock: Clock, actor: Actor, code: str) -> CaseVie
     """One case as this actor may see it. Reading private fields is itself recorded: the
     access log (who, which case, which fields, when) is part of the audit trail, so the
     caller must commit. The fields logged are those the answer holds with a value."""
+    return read_case(session, clock, actor, code, "case.viewed", lambda detail: detail)
+
+
+def read_case(session: Session, clock: Clock, actor: Actor, code: str, action: str,
+              present: Callable[[CaseView], Shown]) -> Shown:
+    """`get_case` for a reader that shows the case in another form (a printout,
+    states/cases/printing.py): what `present` makes of the view is returned, and the private
+    fields it holds with a value are logged as `action`."""
     authorize(actor, "case.read")
     case, place_code = _find(session, code)
     view = view_for(session, actor, case)
     agency_id = agency_of(session, actor) if view == View.AGENCY else None
     forms = forms_of(session, [case.id]).get(case.id or 0, [])
-    detail = case_detail(session, case, place_code, forms, view, agency_id, actor.ref)
-    fields = fields_read(detail)
+    shown = present(case_detail(session, case, place_code, forms, view, agency_id, actor.ref))
+    fields = fields_read(shown)
     if fields:
-        access_log.record_read(session, clock.now(), actor, case, "case.viewed", view, fields)
-    return detail
+        access_log.record_read(session, clock.now(), actor, case, action, view, fields)
+    return shown
 
 
 def case_state(session: Session, actor: Actor, code: str) -> str:
@@ -199,5 +210,5 @@ def public_status(session: Session, tracking_code: str) -> dict[str, str]:
 
 
 __all__ = ["CaseFilter", "CaseHead", "Page", "case_head", "case_state", "changes_since", "get_case",
-           "hotline_status", "list_cases",
+           "hotline_status", "list_cases", "read_case",
            "public_status"]

@@ -15,6 +15,8 @@ def default_deadlines() -> DeadlinePolicy:
 
 @dataclass(frozen=True, kw_only=True)
 class CommunePolicy:
+    # The commune's name, as its printed records are headed (KIPTHOI_COMMUNE__NAME).
+    name: str = "Xã Nghĩa Hưng"
     code_prefix: str = "NH"
     # A receipt time may be this far ahead of our clock (the hotline's clock may run fast).
     future_skew: timedelta = timedelta(minutes=5)

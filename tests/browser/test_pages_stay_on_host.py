@@ -69,6 +69,11 @@ STAFF = {"/": "/", "/desk/cases": "/desk/cases", "/desk/cases/{code}": "/desk/ca
          "/desk/admin/users/{user_id}/revoke": "/desk/admin/users/1/revoke",
          "/desk/admin/directory": "/desk/admin/directory", "/desk/admin/settings": "/desk/admin/settings",
          "/desk/admin/keys": "/desk/admin/keys"}
+# Printouts (web/pages/prints.py): the page and the Word file, of the whole file and of one form.
+STAFF |= {"/desk/cases/{code}/print": "/desk/cases/NH-2026-000001/print",
+          "/desk/cases/{code}/print/{form}": "/desk/cases/NH-2026-000001/print/mau-01",
+          "/desk/cases/{code}/print.docx": "/desk/cases/NH-2026-000001/print.docx",
+          "/desk/cases/{code}/print/{form}.docx": "/desk/cases/NH-2026-000001/print/mau-01.docx"}
 
 
 def test_every_html_page_is_checked(db: Database) -> None:
