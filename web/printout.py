@@ -220,7 +220,8 @@ class _Layout:
     def nothing(self, form: FormCode) -> Sheet:
         """One form asked for that the printout does not hold: withheld, or not recorded yet."""
         _ = self._
-        texts = [] if self.p.withheld else [Text(_("Chưa có"), _("Vụ việc chưa có biểu mẫu này."))]
+        hidden = {"mau-04": "plans", "mau-05": "plans", "mau-06": "reviews"}.get(form) in self.p.withheld
+        texts = [] if hidden else [Text(_("Chưa có"), _("Vụ việc chưa có biểu mẫu này."))]
         return self.sheet_of(form, 1, None, self.child_rows(self.p.child), texts, list(self.p.withheld), None, None)
 
     def sheet(self, record: Record, n: int) -> Sheet:
