@@ -17,6 +17,7 @@ from api.deps import Runtime
 from api.limits import BodyLimit, SecurityHeaders
 from api.ratelimit import Limiter, RateLimit, RateLimited
 from api.ratelimit import handle as rate_limited
+from api.routers import attachments as case_attachments
 from api.routers import auth, cases, deadlines, directory, exports, oversight, reports, users, webhooks
 from api.routers import search as case_search
 
@@ -56,7 +57,8 @@ def create_app(runtime: Runtime, *, max_body_bytes: int = 256 * 1024,
 
     app.add_middleware(SecurityHeaders)
     # Outside the app, so that the limit holds before anything reads the body.
-    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes, larger=[
+        ("POST", case_attachments.UPLOAD_PATH, case_attachments.body_limit(runtime.policy))])
     # Outside the body limit: a client over its rate is refused before its body is read.
     app.state.limiter = None
     if runtime.rate_limits is not None:
@@ -83,6 +85,7 @@ def create_app(runtime: Runtime, *, max_body_bytes: int = 256 * 1024,
 
     app.include_router(reports.router)
     app.include_router(cases.router)
+    app.include_router(case_attachments.router)
     app.include_router(case_search.router)
     app.include_router(directory.router)
     app.include_router(deadlines.router)

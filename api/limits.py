@@ -2,6 +2,8 @@
 arrive, so a client that sends no Content-Length cannot stream an unbounded body at us."""
 
 import json
+import re
+from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -12,11 +14,21 @@ def _too_large_body(limit: int) -> bytes:
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    """`larger`: (method, path pattern, limit) of the few routes that take more (file uploads);
+    every other route keeps `max_bytes`."""
 
-    async def _reject(self, send: Send) -> None:
-        body = _too_large_body(self.max_bytes)
+    def __init__(self, app: ASGIApp, max_bytes: int,
+                 larger: Sequence[tuple[str, re.Pattern[str], int]] = ()) -> None:
+        self.app, self.max_bytes, self.larger = app, max_bytes, tuple(larger)
+
+    def _limit(self, scope: Scope) -> int:
+        for method, path, limit in self.larger:
+            if scope.get("method") == method and path.fullmatch(scope.get("path", "")):
+                return limit
+        return self.max_bytes
+
+    async def _reject(self, send: Send, limit: int) -> None:
+        body = _too_large_body(limit)
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(body)).encode())]})
@@ -26,10 +38,11 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self._limit(scope)
         headers = dict(scope.get("headers", []))
         declared = headers.get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._reject(send)
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await self._reject(send, limit)
             return
         # Read the body here, up to the limit, then replay it: an exception raised from inside
         # the app's own body reading would be turned into a 400 by the framework.
@@ -42,8 +55,8 @@ class BodyLimit:
                 return  # the client went away
             chunk = message.get("body", b"")
             seen += len(chunk)
-            if seen > self.max_bytes:
-                await self._reject(send)
+            if seen > limit:
+                await self._reject(send, limit)
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)

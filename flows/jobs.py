@@ -76,7 +76,8 @@ def run_retention(db: Database, clock: Clock, policy: CommunePolicy, *, dry_run:
     while True:
         with db.write() as session:
             result = retention.anonymise_due(session, clock, RETENTION, policy.retention_years,
-                                             dry_run=dry_run, limit=batch)
+                                             dry_run=dry_run, limit=batch,
+                                             evidence_store=policy.evidence_store)
         done += result.cases
         if dry_run or len(result.cases) == 0:
             break

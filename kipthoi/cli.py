@@ -275,7 +275,8 @@ def _keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
 
     db = open_db(settings)
     report = keys.rotate(db, SystemClock(), SYSTEM, build_keyring(settings),
-                         settings.crypto_keys().index_key, batch=args.batch)
+                         settings.crypto_keys().index_key, batch=args.batch,
+                         evidence_store=settings.evidence.store())
     db.dispose()
     print(f"active key {report.active_key_id}, index key {report.index_key_id}")
     for table in sorted(set(report.reencrypted) | set(report.from_plaintext) | set(report.reindexed)):

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, PrivateAttr, SecretStr, field_validator, 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kipthoi.devsecrets import DevSecrets, generate, load_or_create
+from models.blobs import BlobStore, DatabaseStore, DirectoryStore
 from models.crypto import derive_key
 from models.db import sqlite_file
 from notifications.config import NotifyConfig
@@ -142,6 +143,28 @@ class NotifySettings(BaseModel):
     routing_file: Path | None = None
 
 
+class EvidenceSettings(BaseModel):
+    """Evidence attachments (states/records/evidence.py, models/blobs.py). Their bytes are sealed
+    under the data keys either way; "database" keeps them in the database (one backup holds
+    everything), "directory" in files under `dir` (a database that stays small)."""
+
+    storage: Literal["database", "directory"] = "database"
+    dir: Path | None = None
+    max_bytes: int = Field(10 * 1024 * 1024, ge=1024, le=100 * 1024 * 1024)
+
+    @model_validator(mode="after")
+    def _dir_for_directory(self) -> "EvidenceSettings":
+        if self.storage == "directory" and self.dir is None:
+            raise ValueError("KIPTHOI_EVIDENCE__STORAGE=directory needs KIPTHOI_EVIDENCE__DIR")
+        return self
+
+    def store(self) -> BlobStore:
+        if self.storage == "directory":
+            assert self.dir is not None
+            return DirectoryStore(self.dir)
+        return DatabaseStore()
+
+
 class SchedulerSettings(BaseModel):
     # embedded: APScheduler inside `kipthoi serve`; prefect: flows run by Prefect workers; off.
     mode: Literal["embedded", "prefect", "off"] = "embedded"
@@ -212,6 +235,7 @@ class Settings(BaseSettings):
     scheduler: SchedulerSettings = SchedulerSettings()
     policy: PolicySettings = PolicySettings()
     crypto: CryptoSettings = CryptoSettings()
+    evidence: EvidenceSettings = EvidenceSettings()
 
     _dev: DevSecrets | None = PrivateAttr(None)
 
@@ -305,6 +329,8 @@ class Settings(BaseSettings):
             code_prefix=self.commune.code_prefix,
             future_skew=timedelta(seconds=self.commune.future_skew_seconds),
             retention_years=self.commune.retention_years,
+            evidence_store=self.evidence.store(),
+            evidence_max_bytes=self.evidence.max_bytes,
             match_secret=self.crypto_keys().index_key,  # the blind indexes' key
             deadlines=deadlines,
             notify=notify,

@@ -2,6 +2,7 @@
 
 from models.access import ApiKey, AuthSession, LoginThrottle, RefreshToken, User
 from models.audit import AuditEvent, AuditHead
+from models.blobs import EvidenceBlob
 from models.cases import (
     Case,
     CaseAbuseForm,
@@ -14,6 +15,7 @@ from models.cases import (
 from models.db import Database, open_database
 from models.deadlines import Alert, Deadline
 from models.directory import Agency, Official, Place
+from models.evidence import Attachment, AttachmentKind
 from models.outbox import DeliveryReceipt, Dispatcher, OutboxMessage, RateBucket
 from models.referrals import Referral
 from models.work import EmergencyAction, Note, Plan, Review, Service
@@ -26,6 +28,8 @@ __all__ = [
     "OutboxMessage",
     "Agency",
     "ApiKey",
+    "Attachment",
+    "AttachmentKind",
     "AuditEvent",
     "AuditHead",
     "AuthSession",
@@ -35,6 +39,7 @@ __all__ = [
     "Child",
     "Database",
     "EmergencyAction",
+    "EvidenceBlob",
     "IdempotencyRecord",
     "Note",
     "LoginThrottle",

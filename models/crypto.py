@@ -142,6 +142,34 @@ class Keyring:
                 "copied from another column, or the key material is not the one it was written "
                 "with") from None
 
+    def seal(self, plaintext: bytes, context: str) -> bytes:
+        """Bytes (a file) under the active key, as bytes: `v1.<key id>.` then the nonce and the
+        ciphertext with its tag, raw rather than base64 (an attachment of megabytes would grow
+        by a third). The associated data is the columns' (format, key id, context)."""
+        kid = self.active_key_id
+        nonce = os.urandom(NONCE_BYTES)
+        sealed = self._active.encrypt(nonce, plaintext, self._aad(kid, context))
+        return f"{PREFIX}{kid}.".encode() + nonce + sealed
+
+    def unseal(self, sealed: bytes, context: str) -> bytes:
+        """The plaintext of `seal`'s output; never accepts plaintext."""
+        end = sealed.find(b".", len(PREFIX), len(PREFIX) + 18)
+        kid = sealed[len(PREFIX):end].decode("ascii", "replace") if end > 0 else ""
+        if not sealed.startswith(PREFIX.encode()) or not KEY_ID.match(kid):
+            raise DecryptionFailed(f"{context}: not a sealed value (no format and key id)")
+        aead = self._aead.get(kid)
+        if aead is None:
+            raise UnknownKey(f"{context}: sealed under key id {kid!r}, which is not in the keyring "
+                             f"(known: {', '.join(self.key_ids)})")
+        blob = sealed[end + 1:]
+        try:
+            if len(blob) < NONCE_BYTES + 16:
+                raise ValueError("too short")
+            return aead.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], self._aad(kid, context))
+        except (InvalidTag, ValueError):
+            raise DecryptionFailed(f"{context}: sealed value under key id {kid!r} failed "
+                                   "authentication (altered, moved, or another key)") from None
+
 
 def key_id_of(stored: str) -> str | None:
     """The key id a stored value names, or None if it is plaintext from before encryption."""

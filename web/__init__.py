@@ -12,10 +12,11 @@ from fastapi import FastAPI
 
 
 def install(app: FastAPI) -> None:
-    from web.pages import auth, cases, home, intake, oversight
+    from web.pages import auth, cases, evidence, home, intake, oversight
 
     for module in (auth, home, cases, intake, oversight):
         app.include_router(module.router)
+    app.include_router(evidence.router)
     from web.pages import prints  # printouts of a case (Mẫu 01–06, .docx)
 
     app.include_router(prints.router)

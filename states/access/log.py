@@ -18,7 +18,7 @@ from states.identity.actors import Actor
 from states.kernel.clock import Clock
 from states.kernel.errors import NotFound
 
-READ_ACTIONS = ("case.viewed", "child.exported", "case.printed")
+READ_ACTIONS = ("case.viewed", "child.exported", "case.printed", "case.attachment.downloaded")
 
 
 def record_read(session: Session, now: datetime, actor: Actor, case: Case, action: str,

@@ -50,6 +50,11 @@ ACTIONS: dict[str, frozenset[Role]] = {
     # Silences a deadline's ladder: the right to change the case (states/deadlines/ladder.py). Agency
     # officials are not on any ladder (they hear of referrals and emergencies, not of limits).
     "deadline.acknowledge": CASE_WRITERS,
+    # Evidence attachments (states/records/evidence.py): those who change a case add them; those
+    # who read its full or content view open them. Not agency officials: a scan of a signed form
+    # or a medical note carries more than their agency's part of the case.
+    "case.attachment.upload": CASE_WRITERS,
+    "case.attachment.read": CASE_WRITERS,
 }
 
 

@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import lru_cache
 
+from models.blobs import BlobStore, DatabaseStore
 from notifications.config import NotifyConfig
 from states.deadlines.policy import DeadlinePolicy, load_policy
 
@@ -29,5 +30,9 @@ class CommunePolicy:
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     # Closed cases are anonymised this many years after closure (states/records/retention.py).
     retention_years: int = 5
+    # Evidence attachments (states/records/evidence.py): where their sealed bytes are kept, and
+    # the largest file accepted.
+    evidence_store: BlobStore = field(default_factory=DatabaseStore)
+    evidence_max_bytes: int = 10 * 1024 * 1024
 
 

@@ -26,17 +26,20 @@ from sqlalchemy import Column, Table, Text, and_, literal, not_, or_, select, ty
 from sqlmodel import Session, SQLModel, col
 
 from models import Child, Database, Place, Reporter
+from models.blobs import BlobStore, DatabaseStore
 from models.crypto import PREFIX, Encrypted, Keyring, key_id_of
 from states.access.permissions import authorize
 from states.audit import chain as audit
 from states.identity.actors import Actor
 from states.intake.matching import blind_index, child_keys, index_key_id, phone_index
 from states.kernel.clock import Clock
+from states.records import evidence
 
 log = logging.getLogger(__name__)
 
 PLAINTEXT = "plaintext"
 STALE_INDEX = "stale index"
+EVIDENCE = "evidence files"  # the attachments' sealed bytes (states/records/evidence.py)
 _CHILD: Table = Child.__table__  # type: ignore[attr-defined]
 _REPORTER: Table = Reporter.__table__  # type: ignore[attr-defined]
 
@@ -88,11 +91,16 @@ class RotationReport:
 
 
 def rotate(db: Database, clock: Clock, actor: Actor, keyring: Keyring, index_key: bytes,
-           batch: int = 500) -> RotationReport:
-    """Re-encrypt under the active key and recompute stale blind indexes; see the module."""
+           batch: int = 500, evidence_store: BlobStore | None = None) -> RotationReport:
+    """Re-encrypt under the active key and recompute stale blind indexes; see the module. The
+    evidence attachments' bytes are sealed again too, in `evidence_store` (default: the
+    database's)."""
     authorize(actor, "keys.rotate")
     report = RotationReport(keyring.active_key_id, index_key_id(index_key))
     try:
+        resealed = evidence.reseal_all(db, keyring, evidence_store or DatabaseStore())
+        if resealed:
+            report.reencrypted[EVIDENCE] = resealed
         for table, cols in encrypted_columns().items():
             _rotate_table(db, table, cols, keyring, index_key, batch, report)
             name = table.name
@@ -216,6 +224,9 @@ def status(session: Session, actor: Actor, index_key: bytes) -> dict[str, Counte
             if flag and row[-1]:
                 counts[STALE_INDEX] += 1
         out[table.name] = counts
+    sealed = evidence.sealed_keys(session)
+    if sealed:
+        out[EVIDENCE] = sealed
     return out
 
 

@@ -6,8 +6,9 @@ reporter, and the free text of actions, plans, services, reviews and notes are e
 left — dates, states, forms of abuse, thôn, sex, the audit trail — still counts in statistics
 (Thông tư 13/2021 indicator 0101) and still proves what was done and when.
 
-A child is anonymised only when every case about them is closed and past the limit, so an open
-case never loses its history. Each anonymised case gets an audit event; nothing about the
+Evidence attachments (photos, scans, medical notes: states/records/evidence.py) are removed,
+rows and bytes. A child is anonymised only when every case about them is closed and past the
+limit, so an open case never loses its history. Each anonymised case gets an audit event; nothing about the
 child goes into it.
 """
 
@@ -28,11 +29,13 @@ from models import (
     Review,
     Service,
 )
+from models.blobs import BlobStore, DatabaseStore
 from models.enums import CaseState
 from states.access.permissions import authorize
 from states.audit import chain as audit
 from states.identity.actors import Actor
 from states.kernel.clock import Clock
+from states.records import evidence
 
 ERASED = "[đã ẩn danh / anonymised]"
 
@@ -62,8 +65,12 @@ def due_children(session: Session, cutoff: datetime) -> list[int]:
 
 
 def anonymise_due(session: Session, clock: Clock, actor: Actor, years: int, *,
-                  dry_run: bool = False, limit: int = 500) -> RetentionResult:
-    """Anonymise up to `limit` children's closed cases past the retention limit."""
+                  dry_run: bool = False, limit: int = 500,
+                  evidence_store: BlobStore | None = None) -> RetentionResult:
+    """Anonymise up to `limit` children's closed cases past the retention limit. Their evidence
+    attachments are removed, rows and bytes, from `evidence_store` (the commune's; default:
+    the database's)."""
+    store = evidence_store if evidence_store is not None else DatabaseStore()
     authorize(actor, "retention.run")
     now = clock.now()
     cutoff = _cutoff(now, years)
@@ -79,6 +86,9 @@ def anonymise_due(session: Session, clock: Clock, actor: Actor, years: int, *,
         _erase_child(session, child_id)
         for case in cases:
             counts = _erase_case(session, case)
+            removed = evidence.erase_case(session, store, case)
+            if removed:
+                counts["attachments"] = removed
             case.anonymised_at = now
             case.transferred_to = None if case.transferred_to is None else ERASED
             session.add(case)

@@ -25,6 +25,7 @@ from states.cases.case_views import (
     fields_read,
     private_marker,
 )
+from states.records.evidence import AttachmentInfo
 from tests.api import test_confidentiality as conf
 from tests.conftest import Commune, staff_report
 
@@ -126,7 +127,7 @@ def test_every_section_of_the_case_detail_is_a_typed_model_in_the_openapi(client
 def test_every_encrypted_column_is_marked_private_on_the_view_that_shows_it() -> None:
     """The access-log names are the encrypted columns: a private field added to the database
     and shown without a marker, or a marker naming no column, fails here."""
-    assert private_names(CaseView) == ENCRYPTED
+    assert private_names(CaseView) | private_names(AttachmentInfo) == ENCRYPTED
 
 
 # --- the access log follows the answer --------------------------------------------------------

@@ -62,6 +62,7 @@ PUBLIC = {"/login": "/login", "/bao-cao": "/bao-cao", "/bao-cao/da-gui": "/bao-c
           "/tra-cuu": "/tra-cuu"}
 STAFF = {"/": "/", "/desk/cases": "/desk/cases", "/desk/cases/{code}": "/desk/cases/NH-2026-000001",
          "/desk/cases/{code}/do/{name}": "/desk/cases/NH-2026-000001/do/assess",
+         "/desk/cases/{code}/attachments/{attachment_id}": "/desk/cases/NH-2026-000001/attachments/1",
          "/desk/intake": "/desk/intake", "/desk/intake/da-gui": "/desk/intake/da-gui",
          "/desk/audit": "/desk/audit", "/desk/audit/access": "/desk/audit/access",
          "/desk/audit/verify": "/desk/audit/verify", "/desk/stats": "/desk/stats", "/desk/admin": "/desk/admin",
