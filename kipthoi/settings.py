@@ -37,6 +37,10 @@ class CommuneSettings(BaseModel):
     future_skew_seconds: int = Field(300, ge=0, le=3600)
     # Years after closure before a case's private data is erased (states/records/retention.py).
     retention_years: int = Field(5, ge=1, le=100)
+    # Who decides closing a case before intervention (at `received` or `assessed`): the law has
+    # the Chủ tịch decide closure (Nghị định 56/2017 Art. 30), the head proposing
+    # (`propose_closure`); a commune that delegates it to the head sets "head".
+    early_closure_by: Literal["chair", "head"] = "chair"
 
 
 class SecuritySettings(BaseModel):
@@ -329,6 +333,7 @@ class Settings(BaseSettings):
             code_prefix=self.commune.code_prefix,
             future_skew=timedelta(seconds=self.commune.future_skew_seconds),
             retention_years=self.commune.retention_years,
+            early_closure_by=self.commune.early_closure_by,
             evidence_store=self.evidence.store(),
             evidence_max_bytes=self.evidence.max_bytes,
             match_secret=self.crypto_keys().index_key,  # the blind indexes' key

@@ -28,6 +28,9 @@ class Trigger(StrEnum):
     REPLAN = "replan"
     CLOSE = "close"
     REOPEN = "reopen"
+    PROPOSE_CLOSURE = "propose_closure"
+    EXTEND_SEPARATION = "extend_separation"
+    END_SEPARATION = "end_separation"
 
 
 class Event(StrEnum):
@@ -127,6 +130,13 @@ class ClosureReason(StrEnum):
     TRANSFERRED = "transferred"
     NO_LONGER_AT_RISK = "no_longer_at_risk"
     CHILD_TURNED_16 = "child_turned_16"
+
+
+class SeparationOutcome(StrEnum):
+    """How a temporary separation from the carer ends (Nghị định 56/2017 Art. 32)."""
+
+    RETURNED_TO_FAMILY = "returned_to_family"
+    ALTERNATIVE_CARE = "alternative_care"
 
 
 class PlanStatus(StrEnum):
@@ -235,6 +245,7 @@ LABELS_VI: dict[str, str] = {
     "transferred": "Chuyển xã/phường khác",
     "no_longer_at_risk": "Trẻ đã an toàn, ổn định",
     "child_turned_16": "Trẻ đã đủ 16 tuổi",
+    "returned_to_family": "Trẻ trở về gia đình",
     "intake_operator": "Tiếp nhận thông tin",
     "case_worker": "Công chức Văn hoá - Xã hội",
     "head": "Trưởng phòng Văn hoá - Xã hội",

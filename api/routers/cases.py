@@ -72,7 +72,11 @@ def _trigger_route(spec: TriggerSpec) -> None:
     trigger, data_model = spec.trigger.value, spec.input
     description = f"{spec.label_vi} — *{spec.label_en}*\n\n" + "\n".join(
         f"- from `{'`, `'.join(s.source)}` to `{s.dest or 'same state'}` — {s.label_vi} ({s.label_en}); "
-        f"roles: {', '.join(sorted(s.roles))}; needs: "
+        f"roles: {', '.join(sorted(s.roles))}"
+        + (f" (by the setting `{s.roles_setting[0]}`: "
+           + "; ".join(f"{value}: {', '.join(sorted(roles))}" for value, roles in s.roles_setting[1]) + ")"
+           if s.roles_setting else "")
+        + "; needs: "
         f"{', '.join(g.__name__ for g in s.guards)}" for s in spec.steps)
 
     def endpoint(rt: RuntimeDep, actor: CurrentActor, code: CodePath,

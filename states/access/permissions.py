@@ -13,7 +13,7 @@ from states.lifecycle.triggers import STEPS, Step
 
 # Anyone who may fire some trigger. Others are refused before the case is even looked up, so
 # that a 404 or a 409 naming the case's state tells them nothing about cases they cannot read.
-TRIGGER_ROLES = frozenset().union(*(step.roles for step in STEPS))
+TRIGGER_ROLES = frozenset().union(*(step.all_roles for step in STEPS))
 
 STAFF_INTAKE = frozenset({Role.INTAKE_OPERATOR, Role.CASE_WORKER, Role.HEAD, Role.CHAIR})
 # Intake operators enter reports; they do not read case files. Agency officials read the cases
@@ -69,12 +69,14 @@ def authorize_any_trigger(actor: Actor, trigger: str) -> None:
         raise Forbidden(trigger, actor.role or "public")
 
 
-def authorize_trigger(actor: Actor, trigger: str, state: str) -> None:
+def authorize_trigger(actor: Actor, trigger: str, state: str, policy: object | None = None) -> None:
+    """`policy`: the commune's (CommunePolicy), for the steps whose roles are its setting
+    (who decides an early closure); None: the law's defaults."""
     authorize_any_trigger(actor, trigger)
     step = step_for(trigger, state)
     if step is None:
         return  # the machine will answer with the triggers allowed now
-    if actor.role is None or actor.role not in step.roles:
+    if actor.role is None or actor.role not in step.roles_for(policy):
         raise Forbidden(trigger, actor.role or "public")
 
 
@@ -84,9 +86,10 @@ def may(actor: Actor, action: str) -> bool:
     return actor.role in ACTIONS.get(action, frozenset())
 
 
-def steps_for(actor: Actor, state: str) -> list[Step]:
+def steps_for(actor: Actor, state: str, policy: object | None = None) -> list[Step]:
     """The steps this actor's role may take from this state: the buttons a case page offers."""
     from states.lifecycle.machine import allowed_triggers
 
     steps = [step_for(t, state) for t in allowed_triggers(state)]
-    return [s for s in steps if s is not None and actor.role is not None and actor.role in s.roles]
+    return [s for s in steps
+            if s is not None and actor.role is not None and actor.role in s.roles_for(policy)]

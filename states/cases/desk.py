@@ -9,11 +9,12 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
-from models import Case, Deadline, Plan, Review
-from models.enums import CaseState, DeadlineStatus, PlanStatus, ReviewOutcome, Role
+from models import AuditEvent, Case, Deadline, Plan, Review
+from models.enums import CaseState, DeadlineStatus, PlanStatus, ReviewOutcome, Role, Trigger
 from states.access.permissions import authorize
 from states.access.scope import scope_rows
 from states.cases.case_views import CaseSummary
@@ -104,8 +105,20 @@ def desk(session: Session, actor: Actor, policy: DeadlinePolicy, now: datetime) 
                        .correlate(Case).scalar_subquery())
         proposes_close = exists().where(and_(col(Review.id) == last_review,
                                              col(Review.outcome) == ReviewOutcome.CLOSE))
-        d.closures_waiting = _cases(session, actor, _open().where(
-            col(Case.state).in_((CaseState.INTERVENED, CaseState.SUPPORTED)), proposes_close))
+        # An early closure proposed by a worker or the head (`propose_closure`) waits for the
+        # decision while the case is still before intervention; a proposal made before a
+        # reopening does not count.
+        reopening = aliased(AuditEvent)
+        last_reopened = (select(func.coalesce(func.max(col(reopening.seq)), 0))
+                         .where(col(reopening.case_id) == col(Case.id),
+                                col(reopening.action) == f"case.{Trigger.REOPEN}")
+                         .correlate(Case).scalar_subquery())
+        proposed_early = exists().where(
+            col(AuditEvent.case_id) == col(Case.id), col(AuditEvent.action) == f"case.{Trigger.PROPOSE_CLOSURE}",
+            col(AuditEvent.seq) > last_reopened)
+        d.closures_waiting = _cases(session, actor, _open().where(or_(
+            and_(col(Case.state).in_((CaseState.INTERVENED, CaseState.SUPPORTED)), proposes_close),
+            and_(col(Case.state).in_((CaseState.RECEIVED, CaseState.ASSESSED)), proposed_early))))
     d.counts = {
         "overdue": sum(1 for i in d.deadlines if i.overdue),
         "unacknowledged": sum(1 for i in d.deadlines if i.unacknowledged),

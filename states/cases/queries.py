@@ -152,14 +152,15 @@ class CaseHead:
     last_seq: int
 
 
-def case_head(session: Session, actor: Actor, code: str, for_trigger: str | None = None) -> CaseHead:
+def case_head(session: Session, actor: Actor, code: str, for_trigger: str | None = None,
+              policy: object | None = None) -> CaseHead:
     """With `for_trigger`, the same refusals as firing it would meet (role, step, case scope),
     so that a form is not offered to someone whose answer would be refused."""
     authorize(actor, "case.read")
     case, _ = _find(session, code)
     view_for(session, actor, case)
     if for_trigger is not None:
-        authorize_trigger(actor, for_trigger, case.state)
+        authorize_trigger(actor, for_trigger, case.state, policy)
         if step_for(for_trigger, case.state) is None:
             raise IllegalTrigger(for_trigger, case.state, allowed_triggers(case.state))
         require_case_write(session, actor, case, for_trigger)

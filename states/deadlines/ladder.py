@@ -9,6 +9,7 @@ Catch-up after downtime: every overdue and escalation stage that came due is rai
 order; of the reminders that came due only the latest is sent, and none once the limit has
 passed (the overdue alert replaces it). Acknowledging stops the ladder for that deadline."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypedDict
@@ -87,16 +88,19 @@ class DeadlineRow(TypedDict):
     next_alert_at: datetime | None
 
 
-def _values(policy: DeadlinePolicy, rule: DeadlineRule, receipt: datetime, now: datetime) -> DeadlineRow:
-    start = receipt if rule.counted_from == "received" else now
+def _values(policy: DeadlinePolicy, rule: DeadlineRule, receipt: datetime, now: datetime,
+            happened_at: datetime | None = None) -> DeadlineRow:
+    start = receipt if rule.counted_from == "received" else (happened_at or now)
     due = rule.due(start, policy.calendar)
     stages = ladder(rule, policy, start, due)
     return {"kind": rule.kind, "status": "open", "opened_at": now, "starts_at": start, "due_at": due,
             "stage": 0, "next_alert_at": stages[0].at}
 
 
-def _open(session: Session, policy: DeadlinePolicy, case: Case, rule: DeadlineRule, now: datetime) -> Deadline:
-    deadline = Deadline(case_id=case.id, **_values(policy, rule, _receipt(case), now))  # type: ignore[arg-type]
+def _open(session: Session, policy: DeadlinePolicy, case: Case, rule: DeadlineRule, now: datetime,
+          happened_at: datetime | None = None) -> Deadline:
+    deadline = Deadline(case_id=case.id, **_values(policy, rule, _receipt(case), now,  # type: ignore[arg-type]
+                                                   happened_at))
     session.add(deadline)
     return deadline
 
@@ -122,30 +126,61 @@ def insert_rows(session: Session, case_id: int, rows: list[DeadlineRow]) -> dict
 
 
 def apply_events(session: Session, policy: DeadlinePolicy, case: Case, events: list[str],
-                 now: datetime) -> dict[str, list[Any]]:
+                 now: datetime, happened_at: Mapping[str, datetime] | None = None) -> dict[str, list[Any]]:
     """Meet, cancel and open the case's deadlines for what just happened; returns the changes
-    for the audit event of the same command. A new case's deadlines come from `for_new_case`."""
+    for the audit event of the same command. A new case's deadlines come from `for_new_case`.
+
+    `happened_at` gives, for an event recorded after the fact, when it happened (an emergency
+    action's `done_at`): a limit it meets is met then (so statistics count it in time or late
+    by the deed, not by the typing), and a limit counted from the event starts then."""
     changes: dict[str, list[Any]] = {"met": [], "cancelled": [], "opened": []}
     open_rows = list(session.execute(
         select(Deadline).where(col(Deadline.case_id) == case.id, col(Deadline.status) == "open")).scalars())
     for event in events:
+        at = (happened_at or {}).get(event)
         for row in open_rows:
             rule = policy.rules.get(row.kind)
             if row.status != "open" or rule is None:
                 continue
             if event in rule.met_by or event in rule.cancelled_by:
-                row.status = "met" if event in rule.met_by else "cancelled"
-                row.closed_at, row.next_alert_at = now, None
+                met = event in rule.met_by
+                row.status = "met" if met else "cancelled"
+                row.closed_at, row.next_alert_at = (at or now) if met else now, None
                 session.add(row)
                 changes[row.status].append(row.kind)
         for rule in policy.opened_by(event):
             if any(r.kind == rule.kind and r.status == "open" for r in open_rows):
                 continue
-            row = _open(session, policy, case, rule, now)
+            row = _open(session, policy, case, rule, now, at)
             open_rows.append(row)
             changes["opened"].append({"kind": rule.kind, "due_at": row.due_at.isoformat()})
     session.flush()
     return {k: v for k, v in changes.items() if v}
+
+
+def move_due(session: Session, policy: DeadlinePolicy, case: Case, kind: str, due_at: datetime,
+             now: datetime) -> dict[str, list[Any]]:
+    """Move an open limit's end (a separation extended by the chair): its ladder is drawn again
+    over the longer window, from the first stage still ahead and not yet raised; an
+    acknowledgement is kept (it stops the reminders; the overdue alert still comes at the new
+    end unless it was raised before the extension)."""
+    row = session.execute(
+        select(Deadline).where(col(Deadline.case_id) == case.id, col(Deadline.kind) == kind,
+                               col(Deadline.status) == "open")).scalar_one_or_none()
+    rule = policy.rules.get(kind)
+    if row is None or rule is None:
+        return {}
+    previous, due_at = row.due_at, due_at.astimezone(UTC)
+    stages = ladder(rule, policy, row.starts_at, due_at)
+    row.due_at = due_at
+    # Never back to a stage already raised (an alert is unique per stage): a reminder sent
+    # before the extension is not sent again.
+    ahead = next((i for i, stage in enumerate(stages) if stage.at > now), len(stages))
+    row.stage = max(row.stage, ahead)
+    row.next_alert_at = _next_at(stages, row.stage, row.acknowledged_at is not None)
+    session.add(row)
+    session.flush()
+    return {"moved": [{"kind": kind, "from": previous.isoformat(), "due_at": due_at.isoformat()}]}
 
 
 # Rendered inline, not bound: only a literal lets every plan (PostgreSQL's generic plans too)
@@ -388,4 +423,4 @@ def overdue_case_ids(now: datetime) -> Any:
 
 __all__ = ["acknowledge", "acknowledge_by_link", "link_facts", "LinkFacts", "LinkRevoked", "apply_events",
            "for_new_case", "insert_rows", "due_deadline_ids", "ladder", "next_alert_at",
-           "overdue_case_ids", "raise_due_alerts"]
+           "move_due", "overdue_case_ids", "raise_due_alerts"]

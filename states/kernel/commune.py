@@ -30,6 +30,10 @@ class CommunePolicy:
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     # Closed cases are anonymised this many years after closure (states/records/retention.py).
     retention_years: int = 5
+    # Who decides an early closure (at `received` or `assessed`): "chair" (the law's default,
+    # Nghị định 56/2017 Art. 30) or "head" (delegated). Read by the close step's roles
+    # (states/lifecycle/triggers.py, `Step.roles_for`).
+    early_closure_by: str = "chair"
     # Evidence attachments (states/records/evidence.py): where their sealed bytes are kept, and
     # the largest file accepted.
     evidence_store: BlobStore = field(default_factory=DatabaseStore)

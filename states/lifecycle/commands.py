@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from models.enums import CaseType, ClosureReason, ReviewOutcome, RiskLevel, ServiceKind
+from models.enums import CaseType, ClosureReason, ReviewOutcome, RiskLevel, SeparationOutcome, ServiceKind
 from states.kernel.clock import LOCAL_TZ
 from states.kernel.text import Text32, Text200, Text500, Text2000, Text5000
 
@@ -101,4 +101,23 @@ class CloseData(Command):
                                            json_schema_extra=label(
                                                "Xã, phường nhận chuyển", "Receiving commune",
                                                "Chỉ khi chuyển vụ việc", "Only when transferred"))
+    note: Text2000 | None = Field(None, json_schema_extra=label("Ghi chú", "Note"))
+
+
+class ExtendSeparationData(Command):
+    """The chair extends a temporary separation from the carer (Nghị định 56/2017 Art. 32)."""
+
+    reason: Text2000 | None = Field(None, json_schema_extra=label("Lý do gia hạn", "Reason for the extension"))
+    ends_at: AwareDatetime | None = Field(None, description="When the extended separation ends",
+                                          json_schema_extra=label(
+                                              "Thời điểm kết thúc mới", "New end of the separation",
+                                              "Phải sau thời hạn hiện tại", "Must be after the current limit"))
+
+
+class EndSeparationData(Command):
+    """A temporary separation ends: the child goes home, or into alternative care."""
+
+    outcome: SeparationOutcome | None = Field(None, json_schema_extra=label("Kết quả", "Outcome"))
+    ended_at: AwareDatetime | None = Field(None, json_schema_extra=label(
+        "Thời điểm kết thúc tách trẻ", "Separation ended at"))
     note: Text2000 | None = Field(None, json_schema_extra=label("Ghi chú", "Note"))

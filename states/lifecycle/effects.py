@@ -10,14 +10,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from models import Agency, Case, EmergencyAction, Plan, Review, Service
-from models.enums import ClosureReason, PlanStatus
+from models import Agency, Case, Deadline, EmergencyAction, Note, Plan, Review, Service
+from models.enums import ClosureReason, DeadlineStatus, PlanStatus
 from states.identity.actors import Actor
 from states.kernel.errors import InvalidInput
 from states.lifecycle.commands import (
     AssessData,
     CloseData,
     EmergencyActionData,
+    EndSeparationData,
+    ExtendSeparationData,
     PlanData,
     ReasonData,
     ReviewData,
@@ -30,6 +32,19 @@ Effect = Callable[[Session, Case, Any, Actor, datetime], dict[str, Any]]
 def pending_plan(session: Session, case_id: int | None) -> Plan | None:
     return session.execute(
         select(Plan).where(col(Plan.case_id) == case_id, col(Plan.status) == PlanStatus.SUBMITTED)
+    ).scalar_one_or_none()
+
+
+# The deadline that watches a temporary separation (states/deadlines/policy.toml): open while
+# the child is separated from the carer.
+SEPARATION = "temporary_separation"
+
+
+def open_separation(session: Session, case_id: int | None) -> Deadline | None:
+    return session.execute(
+        select(Deadline).where(col(Deadline.case_id) == case_id, col(Deadline.kind) == SEPARATION,
+                               col(Deadline.status) == DeadlineStatus.OPEN)
+        .order_by(col(Deadline.id).desc()).limit(1)
     ).scalar_one_or_none()
 
 
@@ -142,6 +157,42 @@ def close(session: Session, case: Case, data: CloseData, actor: Actor, now: date
         session.add(pending)
         details["plan_withdrawn"] = pending.id
     return details
+
+
+def propose_closure(session: Session, case: Case, data: CloseData, actor: Actor,
+                    now: datetime) -> dict[str, Any]:
+    """A worker or the head proposes closing without intervention; the chair decides (`close`),
+    and meanwhile the case waits in the chair's queue (states/cases/desk.py). The commune a
+    transfer would go to is kept as a note (erased by retention), not in the audit event."""
+    if data.reason == ClosureReason.TRANSFERRED and data.transferred_to:
+        note = Note(case_id=case.id, author=actor.ref, written_at=now,  # type: ignore[arg-type]
+                    text=f"Đề xuất chuyển vụ việc đến: {data.transferred_to}")
+        session.add(note)
+        session.flush()
+    return {"proposed_closure_reason": data.reason}
+
+
+def extend_separation(session: Session, case: Case, data: ExtendSeparationData, actor: Actor,
+                      now: datetime) -> dict[str, Any]:
+    """The new end must lie ahead; the workflow moves the limit (states/deadlines/ladder.py)."""
+    assert data.ends_at is not None  # guarded
+    if data.ends_at <= now:
+        raise InvalidInput("ends_at", "in_future", "Thời điểm kết thúc mới phải ở tương lai.",
+                           "ends_at must be in the future.")
+    return {"separation_ends_at": data.ends_at.isoformat()}
+
+
+def end_separation(session: Session, case: Case, data: EndSeparationData, actor: Actor,
+                   now: datetime) -> dict[str, Any]:
+    """The separation's limit is met at `ended_at` (the deadline policy's `met_by`)."""
+    assert data.ended_at is not None and data.outcome is not None  # guarded
+    _time_not_in_future("ended_at", data.ended_at, now)
+    separation = open_separation(session, case.id)
+    if separation is not None and data.ended_at < separation.starts_at:
+        raise InvalidInput("ended_at", "not_before_separation",
+                           "Thời điểm kết thúc không thể trước khi tách trẻ.",
+                           "ended_at cannot be before the separation began.")
+    return {"separation_outcome": data.outcome, "separation_ended_at": data.ended_at.isoformat()}
 
 
 def reopen(session: Session, case: Case, data: ReasonData, actor: Actor, now: datetime) -> dict[str, Any]:

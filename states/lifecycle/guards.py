@@ -6,6 +6,7 @@ missing or wrong and the rule it broke. They touch no database, so they are unit
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from models.enums import ClosureReason, ReviewOutcome
@@ -18,6 +19,9 @@ class CaseFacts:
     state: str
     has_submitted_plan: bool = False
     last_review_outcome: str | None = None
+    # The child is separated from the carer now: the temporary-separation limit is open, and
+    # when it ends (for an extension, which must end later).
+    separation_due_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,28 @@ reason_given = _required("reason", "lý do", "reason")
 action_taken_given = _required("action_taken", "biện pháp đã thực hiện", "action_taken")
 who_was_called_given = _required("who_was_called", "người/cơ quan đã được gọi", "who_was_called")
 done_at_given = _required("done_at", "thời điểm thực hiện", "done_at")
+extension_end_given = _required("ends_at", "thời điểm kết thúc mới", "ends_at")
+separation_outcome_given = _required("outcome", "kết quả (trẻ về gia đình hay được chăm sóc thay thế)", "outcome")
+separation_end_given = _required("ended_at", "thời điểm kết thúc tách trẻ", "ended_at")
+
+
+def child_separated(facts: CaseFacts, _data: Mapping[str, Any]) -> Violation | None:
+    """Extending or ending a separation needs one going on (Nghị định 56/2017 Art. 32)."""
+    if facts.separation_due_at is None:
+        return Violation("separation", "separation_ongoing",
+                         "Trẻ không đang bị tách tạm thời khỏi người chăm sóc.",
+                         "The child is not temporarily separated from the carer.")
+    return None
+
+
+def extension_ends_later(facts: CaseFacts, data: Mapping[str, Any]) -> Violation | None:
+    ends_at = data.get("ends_at")
+    if facts.separation_due_at is not None and isinstance(ends_at, datetime) \
+            and ends_at <= facts.separation_due_at:
+        return Violation("ends_at", "after_current_limit",
+                         "Thời điểm kết thúc mới phải sau thời hạn tách trẻ hiện tại.",
+                         "ends_at must be after the separation's current limit.")
+    return None
 
 
 def emergency_action_complete_if_given(_facts: CaseFacts, data: Mapping[str, Any]) -> Violation | None:

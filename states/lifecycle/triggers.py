@@ -21,6 +21,8 @@ from states.lifecycle.commands import (
     CloseData,
     DecisionData,
     EmergencyActionData,
+    EndSeparationData,
+    ExtendSeparationData,
     PlanData,
     ReasonData,
     ReviewData,
@@ -31,6 +33,13 @@ from states.lifecycle.effects import Effect
 WORKERS = frozenset({Role.CASE_WORKER, Role.HEAD, Role.CHAIR})
 LEADERS = frozenset({Role.HEAD, Role.CHAIR})
 CHAIR = frozenset({Role.CHAIR})
+PROPOSERS = frozenset({Role.CASE_WORKER, Role.HEAD})
+OPEN = (S.RECEIVED, S.ASSESSED, S.INTERVENED, S.SUPPORTED)
+
+# Who decides an early closure, by the commune's setting `early_closure_by`
+# (KIPTHOI_COMMUNE__EARLY_CLOSURE_BY): the law has the chair decide (Nghị định 56/2017 Art. 30),
+# the default; a commune may delegate it to the head.
+EARLY_CLOSURE_BY: tuple[tuple[str, frozenset[Role]], ...] = (("chair", CHAIR), ("head", LEADERS))
 
 
 @dataclass(frozen=True)
@@ -45,6 +54,24 @@ class Step:
     roles: frozenset[Role]
     label_vi: str
     label_en: str
+    # A step whose roles are the commune's choice: the setting (a field of CommunePolicy) and
+    # the roles for each of its values. `roles` is then the default value's roles.
+    roles_setting: tuple[str, tuple[tuple[str, frozenset[Role]], ...]] | None = None
+
+    def roles_for(self, policy: object | None) -> frozenset[Role]:
+        """The roles that may take this step under `policy` (a CommunePolicy; None: the
+        defaults, i.e. the law's)."""
+        if self.roles_setting is None or policy is None:
+            return self.roles
+        name, by_value = self.roles_setting
+        return dict(by_value)[getattr(policy, name)]
+
+    @property
+    def all_roles(self) -> frozenset[Role]:
+        """Every role that may take this step under some setting."""
+        if self.roles_setting is None:
+            return self.roles
+        return self.roles.union(*(roles for _, roles in self.roles_setting[1]))
 
 
 @dataclass(frozen=True)
@@ -63,14 +90,18 @@ class TriggerSpec:
     emits: frozenset[str] = frozenset()
 
 
+RoleSetting = tuple[str, tuple[tuple[str, frozenset[Role]], ...]]
+RawStep = (tuple[tuple[S, ...], S | None, tuple[g.Guard, ...], frozenset[Role]]
+           | tuple[tuple[S, ...], S | None, tuple[g.Guard, ...], frozenset[Role], RoleSetting])
+
+
 def _spec(trigger: Trigger, label_vi: str, label_en: str, input: type[BaseModel], effect: Effect,
-          steps: list[tuple[tuple[S, ...], S | None, tuple[g.Guard, ...], frozenset[Role]]],
-          note: tuple[str, str] | None = None, emits: frozenset[str] = frozenset(),
+          steps: list[RawStep], note: tuple[str, str] | None = None, emits: frozenset[str] = frozenset(),
           step_labels: list[tuple[str, str]] | None = None) -> TriggerSpec:
     labels = step_labels or [(label_vi, label_en)] * len(steps)
     return TriggerSpec(trigger, label_vi, label_en, input, effect, tuple(
-        Step(trigger.value, source, dest, guards, roles, vi, en)
-        for (source, dest, guards, roles), (vi, en) in zip(steps, labels, strict=True)), note, emits)
+        Step(trigger.value, raw[0], raw[1], raw[2], raw[3], vi, en, raw[4] if len(raw) > 4 else None)
+        for raw, (vi, en) in zip(steps, labels, strict=True)), note, emits)
 
 
 SPECS: dict[Trigger, TriggerSpec] = {spec.trigger: spec for spec in (
@@ -105,11 +136,25 @@ SPECS: dict[Trigger, TriggerSpec] = {spec.trigger: spec for spec in (
           [((S.SUPPORTED,), S.ASSESSED, (g.reason_given,), WORKERS)],
           note=("reason", "Lý do lập lại kế hoạch")),
     _spec(Trigger.CLOSE, "Đóng vụ việc", "Close the case", CloseData, effects.close,
-          [((S.RECEIVED, S.ASSESSED), S.CLOSED, (g.early_closure_reason,), LEADERS),
+          [((S.RECEIVED, S.ASSESSED), S.CLOSED, (g.early_closure_reason,), CHAIR,
+            ("early_closure_by", EARLY_CLOSURE_BY)),
            ((S.INTERVENED, S.SUPPORTED), S.CLOSED, (g.final_closure_reason, g.closing_review_if_safe), CHAIR)],
           note=("note", "Ghi chú khi đóng vụ việc"),
           step_labels=[("Đóng vụ việc không can thiệp", "Close without intervention"),
                        ("Đóng vụ việc (Chủ tịch quyết định)", "Close the case (the chair decides)")]),
+    _spec(Trigger.PROPOSE_CLOSURE, "Đề xuất đóng vụ việc không can thiệp", "Propose closing without intervention",
+          CloseData, effects.propose_closure,
+          [((S.RECEIVED, S.ASSESSED), None, (g.early_closure_reason,), PROPOSERS)],
+          note=("note", "Ghi chú đề xuất đóng vụ việc")),
+    _spec(Trigger.EXTEND_SEPARATION, "Gia hạn tách trẻ tạm thời", "Extend the temporary separation",
+          ExtendSeparationData, effects.extend_separation,
+          [(OPEN, None, (g.child_separated, g.reason_given, g.extension_end_given, g.extension_ends_later),
+            CHAIR)],
+          note=("reason", "Lý do gia hạn tách trẻ")),
+    _spec(Trigger.END_SEPARATION, "Kết thúc tách trẻ tạm thời", "End the temporary separation",
+          EndSeparationData, effects.end_separation,
+          [(OPEN, None, (g.child_separated, g.separation_outcome_given, g.separation_end_given), CHAIR)],
+          note=("note", "Ghi chú kết thúc tách trẻ")),
     _spec(Trigger.REOPEN, "Mở lại vụ việc", "Reopen the case", ReasonData, effects.reopen,
           [((S.CLOSED,), S.RECEIVED, (g.reason_given,), LEADERS)],
           note=("reason", "Lý do mở lại")),

@@ -27,8 +27,10 @@ from states.lifecycle.case_rows import case_to_change, load_case_for_update
 from states.lifecycle.commands import (
     AssessData,
     EmergencyActionData,
+    EndSeparationData,
+    ExtendSeparationData,
 )
-from states.lifecycle.effects import pending_plan
+from states.lifecycle.effects import SEPARATION, open_separation, pending_plan
 from states.lifecycle.guards import CaseFacts
 from states.lifecycle.machine import fire
 from states.lifecycle.triggers import SPECS
@@ -52,9 +54,11 @@ def _facts(session: Session, case: Case) -> CaseFacts:
         select(col(Review.outcome)).where(col(Review.case_id) == case.id, col(Review.reviewed_at) >= since)
         .order_by(col(Review.reviewed_at).desc(), col(Review.id).desc()).limit(1)
     ).scalar_one_or_none()
+    separation = open_separation(session, case.id)
     return CaseFacts(state=case.state,
                      has_submitted_plan=pending_plan(session, case.id) is not None,
-                     last_review_outcome=last_review)
+                     last_review_outcome=last_review,
+                     separation_due_at=separation.due_at if separation is not None else None)
 
 
 
@@ -75,23 +79,34 @@ def _snapshot(case: Case) -> dict[str, Any]:
             "emergency": case.emergency, "assignee_id": case.assignee_id}
 
 
-def _deadline_events(session: Session, case: Case, trigger: str, data: BaseModel) -> list[str]:
-    """The events this command means for the deadlines, beyond the trigger itself."""
-    out = [trigger]
+def _deadline_events(session: Session, case: Case, trigger: str,
+                     data: BaseModel) -> tuple[list[str], dict[str, datetime]]:
+    """The events this command means for the deadlines, beyond the trigger itself, and when
+    those recorded after the fact happened: emergency protection is met, and a separation
+    starts, when it was done (`done_at`), not when it is typed in; a separation ends at
+    `ended_at`."""
+    out, at = [trigger], {}
     if isinstance(data, AssessData):
-        if data.emergency_action is not None:
+        if data.emergency_action is not None and data.emergency_action.done_at is not None:
             out.append(Trigger.RECORD_EMERGENCY)
+            at[Trigger.RECORD_EMERGENCY.value] = data.emergency_action.done_at
             if data.emergency_action.separated_from_carer:
                 out.append(Event.SEPARATED_FROM_CARER)
+                at[Event.SEPARATED_FROM_CARER.value] = data.emergency_action.done_at
         elif data.emergency and not session.execute(
                 select(col(EmergencyAction.id)).where(
                     col(EmergencyAction.case_id) == case.id,
                     # a reopened case's old emergency action does not protect the child now
                     col(EmergencyAction.done_at) >= (case.reopened_at or case.received_at))).first():
             out.append(Event.EMERGENCY_DECIDED)
-    if isinstance(data, EmergencyActionData) and data.separated_from_carer:
-        out.append(Event.SEPARATED_FROM_CARER)
-    return out
+    if isinstance(data, EmergencyActionData) and data.done_at is not None:
+        at[trigger] = data.done_at
+        if data.separated_from_carer:
+            out.append(Event.SEPARATED_FROM_CARER)
+            at[Event.SEPARATED_FROM_CARER.value] = data.done_at
+    if isinstance(data, EndSeparationData) and data.ended_at is not None:
+        at[trigger] = data.ended_at
+    return out, at
 
 
 def advance(session: Session, clock: Clock, actor: Actor, code: str, trigger: str,
@@ -100,7 +115,7 @@ def advance(session: Session, clock: Clock, actor: Actor, code: str, trigger: st
     and outgoing messages are written in the same transaction."""
     authorize_any_trigger(actor, trigger)
     case = load_case_for_update(session, code)
-    authorize_trigger(actor, trigger, case.state)
+    authorize_trigger(actor, trigger, case.state, policy)
     require_case_write(session, actor, case, trigger)
     _check_version(case, expected_version)
     if trigger == "reopen" and case.anonymised_at is not None:
@@ -113,7 +128,7 @@ def advance(session: Session, clock: Clock, actor: Actor, code: str, trigger: st
     before = _snapshot(case)
     new_state = fire(case.state, _facts(session, case), trigger, payload)
     now = clock.now()
-    happened = _deadline_events(session, case, trigger, data)
+    happened, happened_at = _deadline_events(session, case, trigger, data)
     details = SPECS[Trigger(trigger)].effect(session, case, data, actor, now)
     case.state = CaseState(new_state)
     case.version += 1
@@ -123,7 +138,9 @@ def advance(session: Session, clock: Clock, actor: Actor, code: str, trigger: st
     kept = _keep_text_as_note(session, case, actor, now, trigger, data)
     if kept is not None:
         details["note_id"] = kept
-    changes = deadlines.apply_events(session, policy.deadlines, case, happened, now)
+    changes = deadlines.apply_events(session, policy.deadlines, case, happened, now, happened_at)
+    if isinstance(data, ExtendSeparationData) and data.ends_at is not None:
+        changes |= deadlines.move_due(session, policy.deadlines, case, SEPARATION, data.ends_at, now)
     if changes:
         details["deadlines"] = changes
     event = audit.record(session, at=now, actor=actor, action=f"case.{trigger}", case_id=case.id,

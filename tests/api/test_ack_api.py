@@ -316,7 +316,7 @@ def test_overdue_lists_exactly_the_cases_past_a_limit(api: Api) -> None:
     api.fire(W, assessed, "assess", risk_level="low", emergency=False)  # next: plan by 9/3 17:00
     closed = api.report(hotline_report("111-2026-0002", received_at=(T0 - timedelta(hours=13)).isoformat(),
                                        child=child(4)), Role.HOTLINE)
-    api.fire(Role.HEAD, closed, "close", reason="not_substantiated")
+    api.fire(Role.CHAIR, closed, "close", reason="not_substantiated")
     assert listed() == sorted([fresh, late, assessed, closed])
     assert listed(overdue="true") == [late]
     api.clock.advance(timedelta(hours=11, minutes=1))  # 20:01

@@ -194,7 +194,8 @@ def test_detail_shape(client: TestClient, commune: Commune) -> None:
     assert case["view"] == "full" and case["withheld"] == []
     assert case["reporters"] == [{"report_id": rep["id"], "full_name": "Người Báo Tin",
                                   "phone": "+84900000999", "address": None, "relation": "hàng xóm"}]
-    assert case["allowed_triggers"] == ["assess", "record_emergency", "close"]
+    assert case["allowed_triggers"] == ["assess", "record_emergency", "close", "propose_closure", "extend_separation",
+                                      "end_separation"]
     assert [(e["seq"], e["action"]) for e in case["timeline"]][-1][1] == "case.opened"
 
 

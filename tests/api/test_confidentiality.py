@@ -358,7 +358,8 @@ def test_refused_reads_and_state_only_paths_write_no_access_event(client: TestCl
     # An unknown trigger answers with the triggers allowed now: the state, no private field.
     r = client.post(f"/cases/{code}/transitions/teleport", headers=commune.headers(Role.HEAD),
                     json={"expected_version": 1, "data": {}})
-    assert r.status_code == 404 and r.json()["allowed_triggers"] == ["assess", "record_emergency", "close"]
+    assert r.status_code == 404 and r.json()["allowed_triggers"] == [
+        "assess", "record_emergency", "close", "propose_closure", "extend_separation", "end_separation"]
     assert client.get("/cases", headers=commune.headers(Role.HEAD)).status_code == 200
     assert events(db, "case.viewed") == []
     assert read(client, commune.headers(Role.HEAD), code).status_code == 200

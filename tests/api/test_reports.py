@@ -305,7 +305,7 @@ def test_same_name_with_another_birth_date_opens_a_new_case(client: TestClient, 
 def test_after_the_case_is_closed_a_new_report_opens_a_new_case(
         client: TestClient, commune: Commune, staff: dict[str, str]) -> None:
     post(client, staff_report(), staff)
-    r = client.post("/cases/NH-2026-000001/transitions/close", headers=commune.headers(Role.HEAD),
+    r = client.post("/cases/NH-2026-000001/transitions/close", headers=commune.headers(Role.CHAIR),
                     json={"expected_version": 1, "data": {"reason": "not_substantiated"}})
     assert r.status_code == 200, r.json()
     again = post(client, staff_report(), staff).json()
@@ -319,7 +319,7 @@ def test_a_child_reported_again_after_closure_keeps_their_record_for_later_match
     the name but no birth date, in Tây Bình, is that child: it joins the open case."""
     child = {"full_name": "Nguyễn Văn Thử", "birth_date": "2016-05-01"}
     post(client, staff_report(place_code="TAY-BINH", child=child), staff)
-    r = client.post("/cases/NH-2026-000001/transitions/close", headers=commune.headers(Role.HEAD),
+    r = client.post("/cases/NH-2026-000001/transitions/close", headers=commune.headers(Role.CHAIR),
                     json={"expected_version": 1, "data": {"reason": "not_substantiated"}})
     assert r.status_code == 200, r.json()
     second = post(client, staff_report(place_code="DONG-AN", child=child), staff).json()
@@ -418,7 +418,7 @@ def test_public_tracking_follows_the_case_from_received_to_closed(
                     json={"expected_version": 1, "data": {"risk_level": "low", "emergency": False}})
     assert r.status_code == 200, r.json()
     assert status() == "in_progress"
-    r = client.post(f"/cases/{case}/transitions/close", headers=commune.headers(Role.HEAD),
+    r = client.post(f"/cases/{case}/transitions/close", headers=commune.headers(Role.CHAIR),
                     json={"expected_version": 2, "data": {"reason": "not_substantiated"}})
     assert r.status_code == 200, r.json()
     assert status() == "closed"

@@ -55,7 +55,7 @@ STATES: list[tuple[str, list[tuple[Role, str, dict[str, Any]]]]] = [
     ("intervened", [(W, "assess", ASSESS), (W, "submit_plan", PLAN), (CHAIR, "approve_plan", {})]),
     ("supported", [(W, "assess", ASSESS), (W, "submit_plan", PLAN), (CHAIR, "approve_plan", {}),
                    (W, "start_service", SERVICE)]),
-    ("closed", [(HEAD, "close", {"reason": "duplicate"})]),
+    ("closed", [(CHAIR, "close", {"reason": "duplicate"})]),
 ]
 CASE_CODES = [f"NH-2026-{n:06d}" for n in range(1, len(STATES) + 2)]
 # Every seeded case is brought to this version (assignments pad the short paths), so that a

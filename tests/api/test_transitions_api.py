@@ -30,14 +30,15 @@ PATH: dict[str, Steps] = {
     "intervened": [(W, "assess", ASSESS), (W, "submit_plan", PLAN), (CHAIR, "approve_plan", {})],
     "supported": [(W, "assess", ASSESS), (W, "submit_plan", PLAN), (CHAIR, "approve_plan", {}),
                   (W, "start_service", SERVICE)],
-    "closed": [(HEAD, "close", {"reason": "duplicate"})],
+    "closed": [(CHAIR, "close", {"reason": "duplicate"})],
 }
 # Written out by hand, not read from the machine.
 ALLOWED = {
-    "received": ["assess", "close", "record_emergency"],
-    "assessed": ["approve_plan", "close", "record_emergency", "return_plan", "submit_plan"],
-    "intervened": ["close", "review", "start_service"],
-    "supported": ["close", "replan", "review", "start_service"],
+    "received": ["assess", "close", "end_separation", "extend_separation", "propose_closure", "record_emergency"],
+    "assessed": ["approve_plan", "close", "end_separation", "extend_separation", "propose_closure",
+                 "record_emergency", "return_plan", "submit_plan"],
+    "intervened": ["close", "end_separation", "extend_separation", "review", "start_service"],
+    "supported": ["close", "end_separation", "extend_separation", "replan", "review", "start_service"],
     "closed": ["reopen"],
 }
 STATES = list(ALLOWED)
@@ -78,6 +79,7 @@ def api(client: TestClient, commune: Commune, db: Database, clock: FrozenClock, 
 
 
 SUBMIT: Steps = [(W, "submit_plan", PLAN)]
+SEPARATED: Steps = [(W, "record_emergency", EMERGENCY | {"separated_from_carer": True})]
 # trigger, from state, steps after reaching it, role, data, state after
 SUCCESS: list[tuple[str, str, Steps, Role, dict[str, Any], str]] = [
     ("assess", "received", [], W, ASSESS | {"emergency": True, "emergency_action": EMERGENCY}, "assessed"),
@@ -90,6 +92,11 @@ SUCCESS: list[tuple[str, str, Steps, Role, dict[str, Any], str]] = [
     ("replan", "supported", [], W, {"reason": "Nguy cơ tăng"}, "assessed"),
     ("close", "supported", [], CHAIR, {"reason": "child_turned_16"}, "closed"),
     ("reopen", "closed", [], HEAD, {"reason": "Báo cáo mới"}, "received"),
+    ("propose_closure", "assessed", [], W, {"reason": "not_substantiated"}, "assessed"),
+    ("extend_separation", "assessed", SEPARATED, CHAIR,
+     {"reason": "Gia đình chưa an toàn", "ends_at": "2026-04-01T10:00:00+07:00"}, "assessed"),
+    ("end_separation", "received", SEPARATED, CHAIR,
+     {"outcome": "returned_to_family", "ended_at": "2026-03-02T08:45:00+07:00"}, "received"),
 ]
 TRIGGERS = sorted(s[0] for s in SUCCESS)
 
@@ -131,13 +138,16 @@ def test_every_illegal_trigger_is_409_listing_the_allowed_triggers(api: Api, sta
 
 # For each legal (state, trigger), fired with no data: the field its guard names.
 FIRST_MISSING = {
-    "received": {"assess": "risk_level", "record_emergency": "action_taken", "close": "reason"},
+    "received": {"assess": "risk_level", "record_emergency": "action_taken", "close": "reason",
+                 "propose_closure": "reason"},
     "assessed": {"record_emergency": "action_taken", "submit_plan": "goals", "return_plan": "plan",
-                 "approve_plan": "plan", "close": "reason"},
+                 "approve_plan": "plan", "close": "reason", "propose_closure": "reason"},
     "intervened": {"start_service": "kind", "review": "findings", "close": "reason"},
     "supported": {"start_service": "kind", "review": "findings", "replan": "reason", "close": "reason"},
     "closed": {"reopen": "reason"},
 }
+for _state in ("received", "assessed", "intervened", "supported"):  # no separation going on
+    FIRST_MISSING[_state] |= {"extend_separation": "separation", "end_separation": "separation"}
 
 
 @pytest.mark.parametrize("state", STATES)
@@ -145,7 +155,7 @@ def test_every_legal_trigger_without_its_data_is_422_naming_the_field(api: Api, 
     code, version = api.case_in(state)
     assert sorted(FIRST_MISSING[state]) == ALLOWED[state]
     for trigger, field in FIRST_MISSING[state].items():
-        r = api.post(CHAIR, code, trigger, version)
+        r = api.post(HEAD if trigger == "propose_closure" else CHAIR, code, trigger, version)
         assert r.status_code == 422, (trigger, r.text)
         body = r.json()
         assert (body["code"], body["field"]) == ("guard_failed", field), trigger
@@ -196,7 +206,12 @@ def test_second_writer_with_the_same_version_loses(api: Api) -> None:
 
 WRONG_ROLE: dict[str, list[tuple[str, Role, dict[str, Any]]]] = {
     "received": [("assess", Role.INTAKE_OPERATOR, ASSESS), ("assess", Role.AGENCY_OFFICIAL, ASSESS),
-                 ("record_emergency", Role.HOTLINE, EMERGENCY), ("close", W, {"reason": "duplicate"})],
+                 ("record_emergency", Role.HOTLINE, EMERGENCY), ("close", W, {"reason": "duplicate"}),
+                 # the chair decides an early closure (by default); a worker or the head proposes it
+                 ("close", HEAD, {"reason": "duplicate"}), ("propose_closure", CHAIR, {"reason": "duplicate"}),
+                 ("propose_closure", Role.AGENCY_OFFICIAL, {"reason": "duplicate"}),
+                 ("extend_separation", W, {"reason": "x", "ends_at": "2026-04-01T10:00:00+07:00"}),
+                 ("end_separation", HEAD, {"outcome": "returned_to_family", "ended_at": EMERGENCY["done_at"]})],
     "supported": [("close", HEAD, {"reason": "child_turned_16"}), ("review", Role.ADMIN, REVIEW)],
     "closed": [("reopen", Role.AUDITOR, {"reason": "x"}), ("reopen", W, {"reason": "x"})],
 }

@@ -87,7 +87,7 @@ def _case_page(ctx: Ctx, code: str, status: int = 200, **extra: Any) -> Response
         who = names_for_refs(session, refs)
         places = {p.code: p.name for p in list_places(session, ctx.actor)}
         agencies = {a.code: ctx.lang.pair(a.name_vi, a.name_en) for a in list_agencies(session, ctx.actor)}
-    steps = steps_for(ctx.actor, case.state) if case.view != "agency" else []
+    steps = steps_for(ctx.actor, case.state, ctx.rt.policy) if case.view != "agency" else []
     return render(ctx, "cases/case.html", status, title=case.code, case=case, sms=sms, steps=steps,
                   now=now, who=who, names={o["id"]: o["full_name"] for o in officials},
                   assignable=[o for o in officials if o["active"] and o["position"] in ("case_worker", "head")],
@@ -136,7 +136,7 @@ def _form_page(ctx: Ctx, head: queries.CaseHead, trigger: Trigger, values: dict[
 def step_form(ctx: StaffCtx, code: str, name: str) -> Response:
     trigger = _trigger(name)
     with ctx.rt.db.read() as session:
-        head = queries.case_head(session, ctx.actor, code, for_trigger=trigger.value)
+        head = queries.case_head(session, ctx.actor, code, for_trigger=trigger.value, policy=ctx.rt.policy)
     return _form_page(ctx, head, trigger, {}, {})
 
 

@@ -7,7 +7,7 @@ The staff report of the fixtures is received Monday 2/3/2026 at 08:00 (Vietnam),
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -24,9 +24,10 @@ from states.intake.opening import submit_report
 from states.intake.report_data import AnyReport
 from states.kernel.clock import LOCAL_TZ, FrozenClock
 from states.kernel.commune import CommunePolicy
+from states.kernel.errors import Forbidden, GuardFailed, InvalidInput
 from states.lifecycle.triggers import INPUTS
 from states.lifecycle.workflow import advance, assign
-from states.records import directory
+from states.records import directory, statistics
 from tests.conftest import T0, Commune, hotline_report, staff_report
 
 W, HEAD, CHAIR = Role.CASE_WORKER, Role.HEAD, Role.CHAIR
@@ -189,7 +190,7 @@ def test_the_plan_deadlines_through_return_approval_reviews_and_replanning(world
         ("plan_resubmission", "open", at(21, 10), at(27, 17)),
     ]
     world.clock.set(at(23, 10))
-    world.fire(HEAD, code, "close", reason="transferred", transferred_to="Xã Giả Lập")
+    world.fire(CHAIR, code, "close", reason="transferred", transferred_to="Xã Giả Lập")
     assert [d.status for d in world.deadlines(code)][-1] == "cancelled"
 
 
@@ -199,7 +200,7 @@ def test_close_cancels_every_open_deadline_and_a_closed_case_raises_nothing_more
     world.fire(W, code, "assess", risk_level="high", emergency=True)
     assert world.sweep(at(2, 14)).alerts == 1  # emergency protection: its first reminder
     world.clock.set(at(2, 15))
-    world.fire(HEAD, code, "close", reason="not_substantiated")
+    world.fire(CHAIR, code, "close", reason="not_substantiated")
     rows = world.deadlines(code)
     assert {(d.kind, d.status) for d in rows} == {("initial_assessment", "met"), (
         "plan_submission", "cancelled"), ("emergency_protection", "cancelled")}
@@ -213,7 +214,7 @@ def test_close_cancels_every_open_deadline_and_a_closed_case_raises_nothing_more
 
 def test_reopen_opens_a_reassessment_counted_from_the_reopening(world: World) -> None:
     code = world.open()
-    world.fire(HEAD, code, "close", reason="duplicate")
+    world.fire(CHAIR, code, "close", reason="duplicate")
     world.clock.set(at(1, 9, month=4))
     world.fire(HEAD, code, "reopen", reason="Có thông tin mới")
     d = world.deadline(code, "reassessment")
@@ -225,7 +226,7 @@ def test_reopen_opens_a_reassessment_counted_from_the_reopening(world: World) ->
 
 def test_after_reopening_plan_submission_counts_from_the_reopening(world: World) -> None:
     code = world.open()
-    world.fire(HEAD, code, "close", reason="duplicate")
+    world.fire(CHAIR, code, "close", reason="duplicate")
     world.clock.set(at(1, 9, month=4))
     world.fire(HEAD, code, "reopen", reason="Có thông tin mới")
     world.clock.set(at(1, 10, month=4))
@@ -237,7 +238,7 @@ def test_after_reopening_plan_submission_counts_from_the_reopening(world: World)
 def test_an_emergency_decided_after_reopening_is_chased_again(world: World) -> None:
     code = world.open()
     world.fire(W, code, "assess", risk_level="high", emergency=True, emergency_action=action(at(2, 8, 30)))
-    world.fire(HEAD, code, "close", reason="duplicate")
+    world.fire(CHAIR, code, "close", reason="duplicate")
     world.clock.set(at(1, 9, month=4))
     world.fire(HEAD, code, "reopen", reason="Có thông tin mới")
     world.clock.set(at(1, 10, month=4))
@@ -275,17 +276,18 @@ def test_an_emergency_action_at_assessment_opens_nothing_to_chase(world: World) 
 
 
 def test_separation_from_the_carer_opens_the_15_day_limit(world: World) -> None:
+    """Counted from when the child was separated (the action's done_at), not from its recording."""
     code = world.open()
     world.clock.set(at(2, 10))
     world.fire(W, code, "record_emergency", **action(at(2, 9, 30), separated=True))
-    assert summary(world.deadline(code, "temporary_separation"))[1:] == ("open", at(2, 10), at(17, 10))
-    world.sweep(at(14, 9, 59))
+    assert summary(world.deadline(code, "temporary_separation"))[1:] == ("open", at(2, 9, 30), at(17, 9, 30))
+    world.sweep(at(14, 9, 29))
     assert world.alerts(code, "temporary_separation") == []
-    world.sweep(at(14, 10))  # 80 % of the 15 days
+    world.sweep(at(14, 9, 30))  # 80 % of the 15 days
     assert world.alerts(code, "temporary_separation") == [(0, "reminder", "worker")]
     world.sweep(at(18, 10))
     assert world.alerts(code, "temporary_separation")[1:] == [(1, "overdue", "worker"), (2, "escalation", "head")]
-    world.fire(HEAD, code, "close", reason="transferred", transferred_to="Xã Giả Lập")
+    world.fire(CHAIR, code, "close", reason="transferred", transferred_to="Xã Giả Lập")
     assert world.deadline(code, "temporary_separation").status == "cancelled"
     assert world.sweep(at(30, 10)).alerts == 0
 
@@ -430,3 +432,154 @@ def test_acknowledging_before_the_limit_stops_reminders_but_not_the_overdue_aler
     world.sweep(at(2, 19))  # the 90 % reminder time: silenced
     world.sweep(at(3, 12))  # past the limit and the whole ladder: only the overdue alert
     assert [kind for _, kind, _ in world.alerts(code)] == ["reminder", "overdue"]
+
+
+# --- limits counted from when a step was done, not when it was recorded ---------------------
+
+def limits_of(world: World, kind: str) -> dict[str, int]:
+    auditor = world.commune.actors[Role.AUDITOR]
+    with world.db.read() as s:
+        return statistics.summary(s, auditor, world.clock.now())["time_limits"][kind]
+
+
+def test_emergency_protection_is_met_when_it_was_done_not_when_it_was_recorded(world: World) -> None:
+    """Received 08:00; protected at 19:00 (11 h: in time), typed in the next morning at 09:00."""
+    code = world.open()
+    world.clock.set(at(2, 10))
+    world.fire(W, code, "assess", risk_level="high", emergency=True)
+    assert world.deadline(code, "emergency_protection").due_at == at(2, 20)
+    world.clock.set(at(3, 9))
+    world.fire(W, code, "record_emergency", **action(at(2, 19)))
+    d = world.deadline(code, "emergency_protection")
+    assert (d.status, d.closed_at, d.next_alert_at) == ("met", at(2, 19), None)
+    assert limits_of(world, "emergency_protection") == {"met_in_time": 1, "met_late": 0, "open_overdue": 0}
+
+
+def test_emergency_protection_done_after_the_12_hours_is_met_late_whenever_recorded(world: World) -> None:
+    code = world.open()
+    world.clock.set(at(2, 10))
+    world.fire(W, code, "assess", risk_level="high", emergency=True)
+    world.clock.set(at(2, 21, 30))
+    world.fire(W, code, "record_emergency", **action(at(2, 21)))  # 13 h after receipt
+    assert world.deadline(code, "emergency_protection").closed_at == at(2, 21)
+    assert limits_of(world, "emergency_protection") == {"met_in_time": 0, "met_late": 1, "open_overdue": 0}
+
+
+@pytest.mark.parametrize("recorded", [at(2, 10, 5), at(3, 9), at(6, 16)])
+def test_the_separation_limit_counts_15_days_from_the_separation_whatever_the_recording_time(
+        world: World, recorded: datetime) -> None:
+    code = world.open()
+    world.clock.set(recorded)
+    world.fire(W, code, "record_emergency", **action(at(2, 10), separated=True))
+    d = world.deadline(code, "temporary_separation")
+    assert (d.starts_at, d.due_at, d.opened_at) == (at(2, 10), at(17, 10), recorded)
+
+
+def test_a_separation_recorded_at_assessment_counts_from_its_done_at(world: World) -> None:
+    code = world.open()
+    world.clock.set(at(3, 9))
+    world.fire(W, code, "assess", risk_level="high", emergency=True,
+               emergency_action=action(at(2, 10), separated=True))
+    assert summary(world.deadline(code, "temporary_separation"))[1:] == ("open", at(2, 10), at(17, 10))
+
+
+# --- the chair extends or ends a temporary separation ---------------------------------------
+
+def separated(world: World) -> str:
+    code = world.open()
+    world.clock.set(at(2, 11))
+    world.fire(W, code, "record_emergency", **action(at(2, 10), separated=True))
+    return code
+
+
+def test_the_chair_extends_a_separation_and_its_limit_moves(world: World) -> None:
+    code = separated(world)
+    world.sweep(at(14, 10))  # the reminder at 80 % of the first 15 days
+    assert world.alerts(code, "temporary_separation") == [(0, "reminder", "worker")]
+    world.clock.set(at(16, 9))
+    world.fire(CHAIR, code, "extend_separation", reason="Gia đình chưa bảo đảm an toàn", ends_at=at(31, 10))
+    d = world.deadline(code, "temporary_separation")
+    assert (d.status, d.starts_at, d.due_at) == ("open", at(2, 10), at(31, 10))
+    [event] = world.events(code, "case.extend_separation")
+    assert event["deadlines"]["moved"] == [{"kind": "temporary_separation",
+                                            "from": at(17, 10).astimezone(UTC).isoformat(),
+                                            "due_at": at(31, 10).astimezone(UTC).isoformat()}]
+    assert "Gia đình" not in json.dumps(event)  # the reason is a note, not in the audit trail
+    world.sweep(at(18, 10))  # past the old limit: nothing
+    assert world.alerts(code, "temporary_separation") == [(0, "reminder", "worker")]
+    world.sweep(at(31, 10))  # the new limit
+    assert world.alerts(code, "temporary_separation")[1:] == [(1, "overdue", "worker")]
+
+
+def test_the_chair_ends_a_separation_and_the_limit_is_met_when_it_ended(world: World) -> None:
+    code = separated(world)
+    world.clock.set(at(20, 9))
+    world.fire(CHAIR, code, "end_separation", outcome="alternative_care", ended_at=at(16, 15).isoformat())
+    d = world.deadline(code, "temporary_separation")
+    assert (d.status, d.closed_at, d.next_alert_at) == ("met", at(16, 15), None)
+    assert limits_of(world, "temporary_separation")["met_in_time"] == 1
+    [event] = world.events(code, "case.end_separation")
+    assert event["separation_outcome"] == "alternative_care"
+    assert event["deadlines"]["met"] == ["temporary_separation"]
+    world.sweep(at(30, 10))
+    assert world.alerts(code, "temporary_separation") == []
+
+
+@pytest.mark.parametrize(("trigger", "data", "field", "rule"), [
+    ("extend_separation", {"reason": "x", "ends_at": at(17, 10)}, "ends_at", "after_current_limit"),
+    ("extend_separation", {"ends_at": at(31, 10)}, "reason", "required"),
+    ("extend_separation", {"reason": "x"}, "ends_at", "required"),
+    ("end_separation", {"ended_at": at(5, 10)}, "outcome", "required"),
+    ("end_separation", {"outcome": "returned_to_family"}, "ended_at", "required"),
+])
+def test_a_separation_step_without_what_it_needs_is_refused_and_changes_nothing(
+        world: World, trigger: str, data: dict[str, Any], field: str, rule: str) -> None:
+    code = separated(world)
+    world.clock.set(at(6, 9))
+    with pytest.raises(GuardFailed) as err:
+        world.fire(CHAIR, code, trigger, **data)
+    assert (err.value.field, err.value.rule) == (field, rule)
+    d = world.deadline(code, "temporary_separation")
+    assert (d.status, d.due_at) == ("open", at(17, 10))
+
+
+@pytest.mark.parametrize(("trigger", "data", "field", "rule"), [
+    ("extend_separation", {"reason": "x", "ends_at": at(18, 10)}, "ends_at", "in_future"),  # now: the 20th
+    ("end_separation", {"outcome": "returned_to_family", "ended_at": at(21, 10)}, "ended_at", "not_in_future"),
+    ("end_separation", {"outcome": "returned_to_family", "ended_at": at(2, 9)}, "ended_at",
+     "not_before_separation"),
+])
+def test_separation_times_out_of_order_are_refused(world: World, trigger: str, data: dict[str, Any],
+                                                   field: str, rule: str) -> None:
+    code = separated(world)
+    world.clock.set(at(20, 9))
+    with pytest.raises(InvalidInput) as err:
+        world.fire(CHAIR, code, trigger, **data)
+    assert (err.value.field, err.value.rule) == (field, rule)
+    assert world.deadline(code, "temporary_separation").status == "open"
+
+
+@pytest.mark.parametrize("trigger", ["extend_separation", "end_separation"])
+def test_no_separation_to_extend_or_end_is_refused_naming_it(world: World, trigger: str) -> None:
+    code = world.open()
+    data = {"reason": "x", "ends_at": at(31, 10)} if trigger == "extend_separation" else {
+        "outcome": "returned_to_family", "ended_at": at(2, 9)}
+    with pytest.raises(GuardFailed) as err:
+        world.fire(CHAIR, code, trigger, **data)
+    assert (err.value.field, err.value.rule) == ("separation", "separation_ongoing")
+    # ... nor a separation that has already ended
+    code = separated(world)
+    world.fire(CHAIR, code, "end_separation", outcome="returned_to_family", ended_at=at(2, 11).isoformat())
+    with pytest.raises(GuardFailed) as err:
+        world.fire(CHAIR, code, trigger, **data)
+    assert err.value.field == "separation"
+
+
+@pytest.mark.parametrize("role", [W, HEAD])
+def test_only_the_chair_extends_or_ends_a_separation(world: World, role: Role) -> None:
+    code = separated(world)
+    with pytest.raises(Forbidden):
+        world.fire(role, code, "extend_separation", reason="x", ends_at=at(31, 10))
+    with pytest.raises(Forbidden):
+        world.fire(role, code, "end_separation", outcome="returned_to_family", ended_at=at(2, 11))
+    assert world.deadline(code, "temporary_separation").status == "open"

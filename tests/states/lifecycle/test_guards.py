@@ -30,12 +30,16 @@ REQUIRED: list[tuple[g.Guard, str, Any]] = [
     (g.action_taken_given, "action_taken", "Tách trẻ khỏi người gây hại"),
     (g.who_was_called_given, "who_was_called", "Trạm y tế"),
     (g.done_at_given, "done_at", DONE_AT),
+    (g.extension_end_given, "ends_at", DONE_AT),
+    (g.separation_outcome_given, "outcome", "returned_to_family"),
+    (g.separation_end_given, "ended_at", DONE_AT),
 ]
 REQUIRED_IDS = [field + ":" + guard.__name__ for guard, field, _ in REQUIRED]
 
 OTHER_GUARDS_TESTED_BELOW = {
     g.emergency_action_complete_if_given, g.no_plan_pending, g.plan_submitted,
     g.early_closure_reason, g.final_closure_reason, g.closing_review_if_safe,
+    g.child_separated, g.extension_ends_later,
 }
 
 
@@ -193,3 +197,23 @@ def test_closing_as_safe_without_a_closing_review_is_refused_naming_review(last_
 def test_closing_for_other_reasons_needs_no_closing_review(reason: str | None) -> None:
     facts = g.CaseFacts("supported", last_review_outcome=None)
     assert g.closing_review_if_safe(facts, {"reason": reason}) is None
+
+
+SEPARATED = g.CaseFacts(state=CaseState.ASSESSED.value, separation_due_at=DONE_AT)
+
+
+def test_extending_or_ending_a_separation_needs_one_going_on() -> None:
+    violation = g.child_separated(FACTS, {})
+    assert violation is not None and (violation.field, violation.rule) == ("separation", "separation_ongoing")
+    assert g.child_separated(SEPARATED, {}) is None
+
+
+@pytest.mark.parametrize(("minutes", "ok"), [(-1, False), (0, False), (1, True)])
+def test_an_extension_must_end_after_the_current_limit(minutes: int, ok: bool) -> None:
+    from datetime import timedelta
+
+    violation = g.extension_ends_later(SEPARATED, {"ends_at": DONE_AT + timedelta(minutes=minutes)})
+    assert (violation is None) is ok
+    if violation is not None:
+        assert (violation.field, violation.rule) == ("ends_at", "after_current_limit")
+    assert g.extension_ends_later(SEPARATED, {}) is None  # a missing end is requires_ends_at's

@@ -69,20 +69,25 @@ ADULT = date(2006, 1, 1)  # 20 years old: not a child, refused at intake
 # --- the specification: (trigger, from state) -> (to state, None = stays; roles allowed) ------
 R, A, I, SU, C = "received", "assessed", "intervened", "supported", "closed"  # noqa: E741 (I: intervened)
 WORKERS, LEADERS, CHAIR = {Role.CASE_WORKER, Role.HEAD, Role.CHAIR}, {Role.HEAD, Role.CHAIR}, {Role.CHAIR}
+PROPOSERS = {Role.CASE_WORKER, Role.HEAD}
+SEPARATION_DAYS = 15
 SPEC: dict[tuple[str, str], tuple[str | None, set[Role]]] = {
     ("assess", R): (A, WORKERS), ("record_emergency", R): (None, WORKERS),
     ("record_emergency", A): (None, WORKERS), ("submit_plan", A): (None, WORKERS),
     ("return_plan", A): (None, CHAIR), ("approve_plan", A): (I, CHAIR),
     ("start_service", I): (SU, WORKERS), ("start_service", SU): (SU, WORKERS),
     ("review", I): (None, WORKERS), ("review", SU): (None, WORKERS), ("replan", SU): (A, WORKERS),
-    ("close", R): (C, LEADERS), ("close", A): (C, LEADERS),
+    ("close", R): (C, CHAIR), ("close", A): (C, CHAIR),  # the chair decides; others propose
+    ("propose_closure", R): (None, PROPOSERS), ("propose_closure", A): (None, PROPOSERS),
     ("close", I): (C, CHAIR), ("close", SU): (C, CHAIR), ("reopen", C): (R, LEADERS),
-}
+} | {(trigger, state): (None, CHAIR) for trigger in ("extend_separation", "end_separation")
+     for state in (R, A, I, SU)}
 REQUIRED = {"assess": ("risk_level", "emergency"), "submit_plan": ("goals", "measures"),
             "record_emergency": ("action_taken", "who_was_called", "done_at"), "approve_plan": (),
             "start_service": ("kind", "agency_code", "started_on"), "return_plan": ("reason",),
             "review": ("findings", "risk_level", "outcome"), "replan": ("reason",), "close": ("reason",),
-            "reopen": ("reason",)}
+            "reopen": ("reason",), "propose_closure": ("reason",), "extend_separation": ("reason", "ends_at"),
+            "end_separation": ("outcome", "ended_at")}
 EARLY_REASONS = {"not_substantiated", "duplicate", "transferred"}
 FINAL_REASONS = {"no_longer_at_risk", "transferred", "child_turned_16"}
 DEPTH = {C: 0, R: 1, A: 2, I: 3, SU: 4}
@@ -104,6 +109,7 @@ class CaseModel:
     plan_pending: bool = False
     last_review: str | None = None  # outcome of the latest review of the plan in force
     reports: int = 1
+    separation: tuple[datetime, datetime] | None = None  # (since, until) while separated from the carer
 
     def matches(self, name: str | None, birth: date | None, place: str) -> bool:
         mine, my_birth, my_place = self.child
@@ -117,9 +123,11 @@ class CaseModel:
 def forward(case: CaseModel) -> list[str]:
     """What a worker would try next (repeats weigh the draw towards moving on)."""
     plan = ["approve_plan", "return_plan"] if case.plan_pending else ["submit_plan"]
-    return {R: ["assess", "assess", "assess", "record_emergency", "close"],
-            A: [*plan, *plan, "record_emergency", "close"], I: ["start_service", "review"],
-            SU: ["review", "review", "start_service", "replan"], C: ["reopen"]}[case.state]
+    separation = ["extend_separation", "end_separation"] if case.separation else []
+    return {R: ["assess", "assess", "assess", "record_emergency", "close", "propose_closure", *separation],
+            A: [*plan, *plan, "record_emergency", "close", "propose_closure", *separation],
+            I: ["start_service", "review", *separation],
+            SU: ["review", "review", "start_service", "replan", *separation], C: ["reopen"]}[case.state]
 
 
 def predict(case: CaseModel, trigger: str, role: Role, data: dict[str, Any], version: int,
@@ -132,6 +140,8 @@ def predict(case: CaseModel, trigger: str, role: Role, data: dict[str, Any], ver
         return StaleVersion
     if spec is None:
         return IllegalTrigger
+    if trigger in ("extend_separation", "end_separation") and case.separation is None:
+        return GuardFailed
     if any(data.get(f) is None for f in REQUIRED[trigger]):
         return GuardFailed
     action = {"assess": data.get("emergency_action"), "record_emergency": data}.get(trigger)
@@ -142,7 +152,7 @@ def predict(case: CaseModel, trigger: str, role: Role, data: dict[str, Any], ver
         return GuardFailed
     if trigger in ("return_plan", "approve_plan") and not case.plan_pending:
         return GuardFailed
-    if trigger == "close":
+    if trigger in ("close", "propose_closure"):
         reason = data["reason"]
         if reason not in (EARLY_REASONS if case.state in (R, A) else FINAL_REASONS) or \
                 (reason == "transferred" and not data.get("transferred_to")) or \
@@ -151,6 +161,14 @@ def predict(case: CaseModel, trigger: str, role: Role, data: dict[str, Any], ver
     if action is not None and (action["done_at"] > now or action["done_at"] < case.received_at):
         return InvalidInput
     if trigger == "start_service" and data["agency_code"] not in AGENCIES:
+        return InvalidInput
+    if trigger == "extend_separation" and case.separation is not None:
+        if data["ends_at"] <= case.separation[1]:
+            return GuardFailed
+        if data["ends_at"] <= now:
+            return InvalidInput
+    if trigger == "end_separation" and case.separation is not None and (
+            data["ended_at"] > now or data["ended_at"] < case.separation[0]):
         return InvalidInput
     return spec[0] or case.state
 
@@ -161,6 +179,13 @@ def apply(case: CaseModel, trigger: str, data: dict[str, Any], new_state: str) -
         case.risk, case.emergency = data["risk_level"], data["emergency"]
     if trigger == "record_emergency" or (trigger == "assess" and data.get("emergency_action")):
         case.emergency = True
+        action = data if trigger == "record_emergency" else data["emergency_action"]
+        if action["separated_from_carer"] and case.separation is None:  # counted from done_at
+            case.separation = (action["done_at"], action["done_at"] + timedelta(days=SEPARATION_DAYS))
+    if trigger == "extend_separation" and case.separation is not None:
+        case.separation = (case.separation[0], data["ends_at"])
+    if trigger in ("end_separation", "close"):  # closing cancels the separation's limit
+        case.separation = None
     if trigger == "submit_plan":
         case.plan_pending = True
     if trigger in ("return_plan", "approve_plan", "close"):  # closing withdraws a pending plan
@@ -389,6 +414,8 @@ def trigger_data(trigger: str, case: CaseModel, now: datetime,
                            [possible, case.received_at - timedelta(hours=1), now + timedelta(hours=1)])
     emergency = st.fixed_dictionaries({"action_taken": text, "who_was_called": st.just("Công an xã"),
                                        "done_at": when, "separated_from_carer": st.booleans()})
+    since, until = case.separation or (now, now)
+    later = max(until, now) + timedelta(days=7)
     reasons = EARLY_REASONS | FINAL_REASONS
     if well_meant:
         reasons = EARLY_REASONS if case.state in (R, A) else FINAL_REASONS
@@ -410,6 +437,14 @@ def trigger_data(trigger: str, case: CaseModel, now: datetime,
         "close": st.fixed_dictionaries({"reason": st.sampled_from(sorted(reasons))},
                                        optional={"transferred_to": st.just("Xã Bên Cạnh")}),
         "reopen": st.fixed_dictionaries({"reason": text}),
+        "propose_closure": st.fixed_dictionaries({"reason": st.sampled_from(sorted(reasons))},
+                                                 optional={"transferred_to": st.just("Xã Bên Cạnh")}),
+        "extend_separation": st.fixed_dictionaries({"reason": text, "ends_at": st.sampled_from(
+            [later] if well_meant else [later, until, now - timedelta(hours=1)])}),
+        "end_separation": st.fixed_dictionaries({
+            "outcome": st.sampled_from(["returned_to_family", "alternative_care"]),
+            "ended_at": st.sampled_from([now] if well_meant else [now, now + timedelta(hours=1),
+                                                                  since - timedelta(hours=1)])}),
     }
     if well_meant:  # an emergency action goes with emergency = true; a transfer names the commune
         return full[trigger].map(lambda d: d | ({"emergency": True} if "emergency_action" in d else {}) | (

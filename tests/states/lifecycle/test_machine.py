@@ -5,6 +5,7 @@ Art. 25-31 as this project models it), so a change to the machine that is not al
 fails loudly."""
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from models.enums import CaseState, Role
 from states.access.permissions import authorize_trigger
 from states.identity.actors import Actor
+from states.kernel.commune import CommunePolicy
 from states.kernel.errors import Forbidden, GuardFailed, IllegalTrigger
 from states.lifecycle.diagram import mermaid
 from states.lifecycle.guards import CaseFacts
@@ -37,9 +39,16 @@ LEGAL: dict[tuple[str, str], str] = {
     (SU, "replan"): A,
     (SU, "close"): C,
     (C, "reopen"): R,
+    # A worker or the head proposes an early closure; the chair decides it (`close`).
+    (R, "propose_closure"): R,
+    (A, "propose_closure"): A,
+} | {
+    # The chair extends or ends a temporary separation, whatever the case's open state.
+    (state, trigger): state for state in (R, A, I, SU) for trigger in ("extend_separation", "end_separation")
 }
 ALL_TRIGGERS = {"assess", "record_emergency", "submit_plan", "return_plan", "approve_plan",
-                "start_service", "review", "replan", "close", "reopen"}
+                "start_service", "review", "replan", "close", "reopen", "propose_closure",
+                "extend_separation", "end_separation"}
 STATES = [s.value for s in CaseState]
 PAIRS = [(s, t) for s in STATES for t in sorted(ALL_TRIGGERS)]
 
@@ -51,12 +60,16 @@ ROLES: dict[tuple[str, str], set[Role]] = {
 } | {
     (A, "return_plan"): {Role.CHAIR},
     (A, "approve_plan"): {Role.CHAIR},
-    (R, "close"): LEADERS,
-    (A, "close"): LEADERS,
+    # Early closure: the chair decides (the default of `early_closure_by`), others propose.
+    (R, "close"): {Role.CHAIR},
+    (A, "close"): {Role.CHAIR},
+    (R, "propose_closure"): {Role.CASE_WORKER, Role.HEAD},
+    (A, "propose_closure"): {Role.CASE_WORKER, Role.HEAD},
     (I, "close"): {Role.CHAIR},
     (SU, "close"): {Role.CHAIR},
     (C, "reopen"): LEADERS,
-}
+} | {(state, trigger): {Role.CHAIR} for state in (R, A, I, SU)
+     for trigger in ("extend_separation", "end_separation")}
 
 EMERGENCY = {"action_taken": "Đưa trẻ tới nhà người thân (giả lập)", "who_was_called": "Công an xã",
              "done_at": "2026-03-02T08:30:00+07:00"}
@@ -71,12 +84,18 @@ VALID_DATA: dict[str, dict[str, Any]] = {
     "replan": {"reason": "Nguy cơ tăng"},
     "close": {"reason": "duplicate"},
     "reopen": {"reason": "Báo cáo mới"},
+    "propose_closure": {"reason": "not_substantiated"},
+    "extend_separation": {"reason": "Gia đình chưa an toàn", "ends_at": datetime(2026, 4, 1, tzinfo=UTC)},
+    "end_separation": {"outcome": "returned_to_family", "ended_at": "2026-03-10T08:00:00+07:00"},
 }
+SEPARATION_DUE = datetime(2026, 3, 17, 3, tzinfo=UTC)
 FINAL_CLOSE = {"reason": "child_turned_16"}
 
 
 def _facts(state: str, trigger: str) -> CaseFacts:
-    return CaseFacts(state=state, has_submitted_plan=trigger in ("return_plan", "approve_plan"))
+    separated = trigger in ("extend_separation", "end_separation")
+    return CaseFacts(state=state, has_submitted_plan=trigger in ("return_plan", "approve_plan"),
+                     separation_due_at=SEPARATION_DUE if separated else None)
 
 
 def _data(state: str, trigger: str) -> dict[str, Any]:
@@ -134,7 +153,10 @@ FIRST_MISSING: dict[tuple[str, str], tuple[str, str]] = {
     (SU, "replan"): ("reason", "required"),
     (SU, "close"): ("reason", "required"),
     (C, "reopen"): ("reason", "required"),
-}
+    (R, "propose_closure"): ("reason", "required"),
+    (A, "propose_closure"): ("reason", "required"),
+} | {(state, trigger): ("separation", "separation_ongoing") for state in (R, A, I, SU)
+     for trigger in ("extend_separation", "end_separation")}
 
 
 @pytest.mark.parametrize(("state", "trigger"), sorted(LEGAL))
@@ -219,3 +241,52 @@ def test_the_diagram_names_each_transitions_guards() -> None:
     assert "assessed --> intervened: approve_plan [plan_submitted]" in text
     assert "supported --> closed: close [final_closure_reason & closing_review_if_safe]" in text
     assert "received --> closed: close [early_closure_reason]" in text
+
+
+def test_extending_or_ending_a_separation_names_each_missing_field() -> None:
+    separated = CaseFacts(A, separation_due_at=SEPARATION_DUE)
+    cases = [
+        ("extend_separation", {}, ("reason", "required")),
+        ("extend_separation", {"reason": "x"}, ("ends_at", "required")),
+        ("extend_separation", {"reason": "x", "ends_at": SEPARATION_DUE}, ("ends_at", "after_current_limit")),
+        ("end_separation", {}, ("outcome", "required")),
+        ("end_separation", {"outcome": "alternative_care"}, ("ended_at", "required")),
+    ]
+    for trigger, data, expected in cases:
+        with pytest.raises(GuardFailed) as err:
+            fire(A, separated, trigger, data)
+        assert (err.value.field, err.value.rule) == expected, (trigger, data)
+    assert fire(A, separated, "end_separation", {"outcome": "alternative_care", "ended_at": SEPARATION_DUE}) == A
+
+
+def test_a_closure_proposal_takes_only_an_early_reason_and_names_the_receiving_commune() -> None:
+    with pytest.raises(GuardFailed) as err:
+        fire(R, CaseFacts(R), "propose_closure", {"reason": "no_longer_at_risk"})
+    assert err.value.field == "reason"
+    with pytest.raises(GuardFailed) as err:
+        fire(A, CaseFacts(A), "propose_closure", {"reason": "transferred"})
+    assert (err.value.field, err.value.rule) == ("transferred_to", "required_when_transferred")
+    assert fire(A, CaseFacts(A), "propose_closure", {"reason": "transferred", "transferred_to": "Xã B"}) == A
+
+
+@pytest.mark.parametrize("state", [R, A])
+@pytest.mark.parametrize("role", list(Role))
+def test_a_commune_may_let_the_head_decide_an_early_closure(state: str, role: Role) -> None:
+    """KIPTHOI_COMMUNE__EARLY_CLOSURE_BY=head: the head closes too; the chair always may; the
+    final closure (after intervention) stays the chair's."""
+    head_decides = CommunePolicy(match_secret=b"k" * 32, early_closure_by="head")
+    actor = Actor(ref="user:1", role=role)
+    if role in LEADERS:
+        authorize_trigger(actor, "close", state, head_decides)
+    else:
+        with pytest.raises(Forbidden):
+            authorize_trigger(actor, "close", state, head_decides)
+    law = CommunePolicy(match_secret=b"k" * 32)
+    if role == Role.CHAIR:
+        authorize_trigger(actor, "close", state, law)
+    else:
+        with pytest.raises(Forbidden):
+            authorize_trigger(actor, "close", state, law)
+    if role != Role.CHAIR:
+        with pytest.raises(Forbidden):
+            authorize_trigger(actor, "close", SU, head_decides)

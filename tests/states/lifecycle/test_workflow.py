@@ -2,6 +2,7 @@
 and that a refused trigger (stale, guarded, forbidden, invalid) leaves no trace."""
 
 import json
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -9,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlmodel import Session
 
+from kipthoi.settings import Settings
 from models import (
     AuditEvent,
     Case,
@@ -23,6 +25,7 @@ from models import (
 )
 from models.enums import Role
 from states.audit import chain as audit
+from states.cases.desk import desk
 from states.intake.opening import submit_report
 from states.intake.report_data import StaffReport
 from states.kernel.clock import FrozenClock
@@ -45,7 +48,7 @@ PATH: dict[str, list[tuple[Role, str, dict[str, Any]]]] = {
     "intervened": [(W, "assess", ASSESS), (W, "submit_plan", PLAN), (CHAIR, "approve_plan", {})],
     "supported": [(W, "assess", ASSESS), (W, "submit_plan", PLAN), (CHAIR, "approve_plan", {}),
                   (W, "start_service", SERVICE)],
-    "closed": [(HEAD, "close", {"reason": "duplicate"})],
+    "closed": [(CHAIR, "close", {"reason": "duplicate"})],
 }
 
 
@@ -116,7 +119,10 @@ def _json(text: str) -> dict[str, Any]:
 
 # (role, trigger, data, state before, state after): every trigger at least once.
 LIFECYCLE: list[tuple[Role, str, dict[str, Any], str, str]] = [
-    (W, "record_emergency", EMERGENCY, "received", "received"),
+    (W, "propose_closure", {"reason": "not_substantiated"}, "received", "received"),
+    (W, "record_emergency", EMERGENCY | {"separated_from_carer": True}, "received", "received"),
+    (CHAIR, "extend_separation", {"reason": "Chưa an toàn", "ends_at": (T0 + timedelta(days=30)).isoformat()},
+     "received", "received"),
     (W, "assess", ASSESS, "received", "assessed"),
     (HEAD, "record_emergency", EMERGENCY, "assessed", "assessed"),
     (W, "submit_plan", PLAN, "assessed", "assessed"),
@@ -133,6 +139,8 @@ LIFECYCLE: list[tuple[Role, str, dict[str, Any], str, str]] = [
     (W, "submit_plan", PLAN, "assessed", "assessed"),
     (CHAIR, "approve_plan", {}, "assessed", "intervened"),
     (W, "review", {"findings": "Ổn định", "risk_level": "low", "outcome": "close"},
+     "intervened", "intervened"),
+    (CHAIR, "end_separation", {"outcome": "returned_to_family", "ended_at": T0.isoformat()},
      "intervened", "intervened"),
     (CHAIR, "close", {"reason": "no_longer_at_risk"}, "intervened", "closed"),
     (HEAD, "reopen", {"reason": "Báo cáo mới"}, "closed", "received"),
@@ -297,7 +305,7 @@ def test_review_stores_the_review_and_updates_the_case_risk_level(flow: Flow) ->
 
 def test_early_close_as_transferred_records_reason_commune_and_time(flow: Flow) -> None:
     code = flow.to("assessed")
-    flow.fire(HEAD, code, "close", {"reason": "transferred", "transferred_to": "Xã Bên Cạnh"})
+    flow.fire(CHAIR, code, "close", {"reason": "transferred", "transferred_to": "Xã Bên Cạnh"})
     case = flow.case(code)
     assert (case.state, case.closure_reason, case.transferred_to, case.closed_at) == (
         "closed", "transferred", "Xã Bên Cạnh", T0)
@@ -305,7 +313,7 @@ def test_early_close_as_transferred_records_reason_commune_and_time(flow: Flow) 
 
 def test_reopen_clears_the_closure_fields(flow: Flow) -> None:
     code = flow.open()
-    flow.fire(HEAD, code, "close", {"reason": "transferred", "transferred_to": "Xã Bên Cạnh"})
+    flow.fire(CHAIR, code, "close", {"reason": "transferred", "transferred_to": "Xã Bên Cạnh"})
     flow.clock.advance(timedelta(days=3))
     flow.fire(CHAIR, code, "reopen", {"reason": "Trẻ quay về xã"})
     case = flow.case(code)
@@ -315,7 +323,7 @@ def test_reopen_clears_the_closure_fields(flow: Flow) -> None:
 
 @pytest.mark.parametrize(("path", "role", "trigger", "data", "label"), [
     ("received", W, "assess", ASSESS | {"note": "Đã gặp trẻ tại trường"}, "Ghi chú đánh giá"),
-    ("received", HEAD, "close", {"reason": "duplicate", "note": "Trùng vụ NH-2026-000001"},
+    ("received", CHAIR, "close", {"reason": "duplicate", "note": "Trùng vụ NH-2026-000001"},
      "Ghi chú khi đóng vụ việc"),
     ("closed", CHAIR, "reopen", {"reason": "Trẻ quay về xã"}, "Lý do mở lại"),
 ])
@@ -332,7 +340,7 @@ def test_free_text_of_a_trigger_is_kept_as_a_note_and_not_in_the_audit_event(
 
 def test_the_transferred_to_commune_stays_out_of_the_audit_trail(flow: Flow) -> None:
     code = flow.open()
-    flow.fire(HEAD, code, "close", {"reason": "transferred", "transferred_to": "Xã Bên Cạnh"})
+    flow.fire(CHAIR, code, "close", {"reason": "transferred", "transferred_to": "Xã Bên Cạnh"})
     event = flow.events(code)[-1]
     assert "Bên Cạnh" not in event.after and _json(event.after)["transferred_to_recorded"] is True
 
@@ -370,7 +378,7 @@ GUARD_FAILURES = [
     ("received", W, "assess", {"risk_level": "low", "emergency": True,
                                "emergency_action": {"action_taken": "x", "done_at": EMERGENCY["done_at"]}},
      "emergency_action.who_was_called"),
-    ("received", HEAD, "close", {"reason": "no_longer_at_risk"}, "reason"),
+    ("received", CHAIR, "close", {"reason": "no_longer_at_risk"}, "reason"),
     ("assessed", CHAIR, "close", {"reason": "transferred"}, "transferred_to"),
     ("intervened", W, "review", {"findings": "x", "risk_level": "low"}, "outcome"),
     ("supported", W, "replan", {}, "reason"),
@@ -392,7 +400,7 @@ def test_failed_guard_names_the_field_and_writes_nothing(flow: Flow, state: str,
 
 WRONG_ROLES: dict[str, list[tuple[str, Role]]] = {
     "received": [("assess", r) for r in (Role.INTAKE_OPERATOR, Role.AGENCY_OFFICIAL, Role.AUDITOR,
-                                         Role.ADMIN, Role.HOTLINE)] + [("close", W)],
+                                         Role.ADMIN, Role.HOTLINE)] + [("close", W), ("close", HEAD)],
     "assessed": [("return_plan", HEAD), ("submit_plan", Role.INTAKE_OPERATOR)],
     "supported": [("close", HEAD), ("replan", Role.AGENCY_OFFICIAL)],
     "closed": [("reopen", W)],
@@ -423,7 +431,8 @@ def test_illegal_trigger_lists_the_allowed_ones_and_writes_nothing(flow: Flow) -
     before = flow.world(code)
     with pytest.raises(IllegalTrigger) as err:
         flow.fire(CHAIR, code, "approve_plan")
-    assert sorted(err.value.extra["allowed_triggers"]) == ["assess", "close", "record_emergency"]
+    assert sorted(err.value.extra["allowed_triggers"]) == [
+        "assess", "close", "end_separation", "extend_separation", "propose_closure", "record_emergency"]
     assert flow.world(code) == before
 
 
@@ -435,8 +444,75 @@ def test_unknown_case_is_not_found(flow: Flow) -> None:
 def test_a_plan_pending_at_early_closure_does_not_block_a_new_plan_after_reopening(flow: Flow) -> None:
     code = flow.to("assessed")
     flow.fire(W, code, "submit_plan", PLAN)
-    flow.fire(HEAD, code, "close", {"reason": "not_substantiated"})
+    flow.fire(CHAIR, code, "close", {"reason": "not_substantiated"})
     flow.fire(HEAD, code, "reopen", {"reason": "Có báo cáo mới"})
     flow.fire(W, code, "assess", ASSESS)
     flow.fire(W, code, "submit_plan", {"goals": "Mục tiêu mới", "measures": "Biện pháp mới"})
     assert [p.status for p in flow.rows(Plan, code)][-1] == "submitted"
+
+
+# --- early closure: proposed by a worker or the head, decided by the chair -----------------
+
+def test_a_closure_proposal_is_audited_kept_as_notes_and_waits_on_the_chairs_desk(flow: Flow) -> None:
+    code = flow.to("assessed")
+    assert code not in _waiting(flow, CHAIR)  # no proposal yet
+    flow.fire(W, code, "propose_closure", {"reason": "transferred", "transferred_to": "Xã Bên Cạnh",
+                                           "note": "Gia đình đã chuyển đi"})
+    case = flow.case(code)
+    assert (case.state, case.closure_reason, case.transferred_to) == ("assessed", None, None)
+    event = flow.events(code)[-1]
+    after = _json(event.after)
+    assert event.action == "case.propose_closure" and after["proposed_closure_reason"] == "transferred"
+    assert "Bên Cạnh" not in event.after and "chuyển đi" not in event.after
+    notes = sorted(n.text for n in flow.rows(Note, code))
+    assert notes == ["Ghi chú đề xuất đóng vụ việc: Gia đình đã chuyển đi",
+                     "Đề xuất chuyển vụ việc đến: Xã Bên Cạnh"]
+    for role in (CHAIR, HEAD):
+        assert code in _waiting(flow, role), role
+    flow.fire(CHAIR, code, "close", {"reason": "transferred", "transferred_to": "Xã Bên Cạnh"})
+    assert code not in _waiting(flow, CHAIR)
+    flow.fire(HEAD, code, "reopen", {"reason": "Trẻ quay về xã"})  # a proposal before reopening is spent
+    assert code not in _waiting(flow, CHAIR)
+
+
+def _waiting(flow: Flow, role: Role) -> list[str]:
+    with flow.db.read() as s:
+        found = desk(s, flow.commune.actors[role], flow.policy.deadlines, flow.clock.now())
+    return [c.code for c in found.closures_waiting]
+
+
+@pytest.mark.parametrize("role", [HEAD, W])
+def test_by_default_a_head_or_worker_may_propose_an_early_closure_but_not_decide_it(flow: Flow, role: Role) -> None:
+    code = flow.to("received")
+    before = flow.world(code)
+    with pytest.raises(Forbidden):
+        flow.fire(role, code, "close", {"reason": "duplicate"})
+    assert flow.world(code) == before
+    flow.fire(role, code, "propose_closure", {"reason": "duplicate"})
+    with pytest.raises(Forbidden):
+        flow.fire(CHAIR, code, "propose_closure", {"reason": "duplicate"})  # the chair decides instead
+    flow.fire(CHAIR, code, "close", {"reason": "duplicate"})
+    assert flow.case(code).state == "closed"
+
+
+def test_a_commune_may_let_the_head_decide_an_early_closure(flow: Flow) -> None:
+    flow.policy = replace(flow.policy, early_closure_by="head")
+    code = flow.to("assessed")
+    with pytest.raises(Forbidden):
+        flow.fire(W, code, "close", {"reason": "duplicate"})
+    flow.fire(HEAD, code, "close", {"reason": "duplicate"})
+    assert flow.case(code).state == "closed"
+    # the closure after intervention stays the chair's
+    code = flow.to("supported")
+    with pytest.raises(Forbidden):
+        flow.fire(HEAD, code, "close", {"reason": "child_turned_16"})
+
+
+def test_the_early_closure_setting_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KIPTHOI_SECURITY__SECRET", "s" * 40)
+    assert Settings().commune_policy().early_closure_by == "chair"  # the law's default
+    monkeypatch.setenv("KIPTHOI_COMMUNE__EARLY_CLOSURE_BY", "head")
+    assert Settings().commune_policy().early_closure_by == "head"
+    monkeypatch.setenv("KIPTHOI_COMMUNE__EARLY_CLOSURE_BY", "worker")
+    with pytest.raises(ValueError):
+        Settings()
