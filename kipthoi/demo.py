@@ -179,7 +179,9 @@ def _steps(progress: int, received: Any, i: int) -> list[tuple[str, Any, str]]:
                             separated_from_carer=True) if emergency else None)
     steps: list[tuple[str, Any, str]] = []
     if progress == -1:
-        return [("close", CloseData(reason=ClosureReason.NOT_SUBSTANTIATED, note="Xác minh không có cơ sở."), "h")]
+        # The head proposes closing without intervention; the chair decides (the default setting).
+        unfounded = CloseData(reason=ClosureReason.NOT_SUBSTANTIATED, note="Xác minh không có cơ sở.")
+        return [("propose_closure", unfounded, "h"), ("close", unfounded, "c")]
     if progress >= 1:
         steps.append(("assess", assess, "w"))
     if progress >= 2:
