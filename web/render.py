@@ -116,10 +116,11 @@ def nav(ctx: Ctx) -> list[tuple[str, str]]:
     return [(href, label) for action, href, label in items if may(actor, action)]
 
 
-def render(ctx: Ctx, template: str, status: int = 200, **values: Any) -> HTMLResponse:
+def render(ctx: Ctx, template: str, status: int = 200, place_names: dict[str, str] | None = None,
+           **values: Any) -> HTMLResponse:
     body = ENV.get_template(template).render(
         _=ctx.lang.gettext, ctx=ctx, lang=ctx.lang, role=ctx.role, user=ctx.desk.login.actor if ctx.desk else None,
-        csrf=ctx.csrf, path=ctx.request.url.path, nav=nav(ctx), place_names=values.pop("place_names", {}),
+        csrf=ctx.csrf, path=ctx.request.url.path, nav=nav(ctx), place_names=place_names or {},
         **values)
     return _finish(ctx, HTMLResponse(body, status_code=status))  # type: ignore[return-value]
 

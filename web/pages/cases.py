@@ -24,6 +24,7 @@ from states.kernel.errors import DomainError, GuardFailed, InvalidInput, StaleVe
 from states.lifecycle import workflow
 from states.lifecycle.machine import step_for
 from states.lifecycle.triggers import SPECS
+from states.records import evidence
 from states.records.directory import list_agencies, list_officials, list_places
 from web import forms
 from web.render import Ctx, DeskRoute, StaffCtx, form, redirect, render
@@ -87,6 +88,12 @@ def _case_page(ctx: Ctx, code: str, status: int = 200, **extra: Any) -> Response
         who = names_for_refs(session, refs)
         places = {p.code: p.name for p in list_places(session, ctx.actor)}
         agencies = {a.code: ctx.lang.pair(a.name_vi, a.name_en) for a in list_agencies(session, ctx.actor)}
+        # Attachments in the same transaction (a non-empty list is on the access log too).
+        attachments = None
+        if may(ctx.actor, "case.attachment.read"):
+            attachments = {"items": evidence.list_attachments(session, ctx.rt.clock, ctx.actor, code),
+                           "can_upload": may(ctx.actor, "case.attachment.upload"),
+                           "max_mb": f"{ctx.rt.policy.evidence_max_bytes / (1024 * 1024):g}"}
     steps = steps_for(ctx.actor, case.state, ctx.rt.policy) if case.view != "agency" else []
     return render(ctx, "cases/case.html", status, title=case.code, case=case, sms=sms, steps=steps,
                   now=now, who=who, names={o["id"]: o["full_name"] for o in officials},
@@ -97,7 +104,7 @@ def _case_page(ctx: Ctx, code: str, status: int = 200, **extra: Any) -> Response
                   road=ROAD, rules=ctx.rt.policy.deadlines.rules,
                   labels={t.value: (s.label_vi, s.label_en) for t, s in SPECS.items()},
                   ok=ctx.request.query_params.get("ok"), place_names=places, agencies=agencies,
-                  **extra)
+                  evidence=attachments, **extra)
 
 
 @router.get("/{code}")

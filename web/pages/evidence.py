@@ -3,40 +3,20 @@ and the upload form; the handlers of both.
 
 The upload is a multipart form, read in memory (api/uploads.py) rather than by `web.render.form`,
 which takes no files; its CSRF token is checked the same way before anything is stored. The
-section is filled by `section`, which the case page's template calls (a template global): the
-case page's handler stays as it is, and the listing is its own read on the access log."""
+section itself is listed by the case page's handler, in the same transaction as the case."""
 
-from typing import Any
 
 from fastapi import APIRouter, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.uploads import file_response, read_upload
-from states.access.permissions import may
-from states.kernel.errors import InvalidInput, NotFound
+from states.kernel.errors import InvalidInput
 from states.records import evidence
 from web import session as desk_session
 from web.pages.cases import _case_page
-from web.render import ENV, CsrfRefused, Ctx, DeskRoute, StaffCtx, redirect
+from web.render import CsrfRefused, DeskRoute, StaffCtx, redirect
 
 router = APIRouter(prefix="/desk/cases", route_class=DeskRoute, include_in_schema=False)
-
-
-def section(ctx: Ctx, code: str) -> dict[str, Any] | None:
-    """What the case page's attachments section shows this reader; None: no section (a role
-    that may not open attachments, or a case seen only in an agency's part)."""
-    if not may(ctx.actor, "case.attachment.read"):
-        return None
-    try:
-        with ctx.rt.db.write() as session:  # a non-empty list is on the access log
-            items = evidence.list_attachments(session, ctx.rt.clock, ctx.actor, code)
-    except NotFound:
-        return None
-    return {"items": items, "can_upload": may(ctx.actor, "case.attachment.upload"),
-            "max_mb": f"{ctx.rt.policy.evidence_max_bytes / (1024 * 1024):g}"}
-
-
-ENV.globals["evidence_section"] = section
 
 
 @router.post("/{code}/attachments")
