@@ -17,6 +17,7 @@ from models.deadlines import Alert, Deadline
 from models.directory import Agency, Official, Place
 from models.evidence import Attachment, AttachmentKind
 from models.outbox import DeliveryReceipt, Dispatcher, OutboxMessage, RateBucket
+from models.records import Consent, DetailedAssessment, EmergencyDecision, PlanMeasure, RiskRating
 from models.referrals import Referral
 from models.work import EmergencyAction, Note, Plan, Review, Service
 
@@ -54,5 +55,10 @@ __all__ = [
     "Review",
     "Service",
     "User",
+    "Consent",
+    "DetailedAssessment",
+    "EmergencyDecision",
+    "PlanMeasure",
+    "RiskRating",
     "open_database",
 ]

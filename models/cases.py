@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import JSON, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from models.crypto import EncryptedDate, EncryptedJSON, EncryptedStr
+from models.crypto import EncryptedDate, EncryptedJSON, EncryptedList, EncryptedStr
 from models.enums import CaseState
 from models.types import EnumText, UTCDateTime
 
@@ -67,6 +67,9 @@ class Case(SQLModel, table=True):
     transferred_to: str | None = Field(default=None, max_length=200)
     previous_case_id: int | None = Field(default=None, foreign_key="case_file.id")
     flags: list[str] = Field(default_factory=list, sa_type=JSON)
+    # The child's special-circumstance groups (Luật Trẻ em Art. 10(1)): a disability or HIV is
+    # health data, so the list is encrypted like the other private fields.
+    special_groups: list[str] | None = Field(default=None, sa_type=EncryptedList("case_file.special_groups"))
     version: int = Field(default=1)
     # When the retention policy replaced the case's private data; the row itself stays.
     anonymised_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

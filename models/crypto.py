@@ -275,12 +275,24 @@ class EncryptedJSON(Encrypted[dict[str, Any]]):
         return decoded
 
 
+class EncryptedList(Encrypted[list[str]]):
+    cache_ok = True
+
+    def encode(self, value: list[str]) -> bytes:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+    def decode(self, text: str) -> list[str]:
+        decoded: list[str] = json.loads(text)
+        return decoded
+
+
 __all__ = [
     "CryptoError",
     "DecryptionFailed",
     "Encrypted",
     "EncryptedDate",
     "EncryptedJSON",
+    "EncryptedList",
     "EncryptedStr",
     "Keyring",
     "NotConfigured",

@@ -31,6 +31,9 @@ class Trigger(StrEnum):
     PROPOSE_CLOSURE = "propose_closure"
     EXTEND_SEPARATION = "extend_separation"
     END_SEPARATION = "end_separation"
+    DETAIL_ASSESS = "detail_assess"
+    DECIDE_EMERGENCY = "decide_emergency"
+    RECORD_CONSENT = "record_consent"
 
 
 class Event(StrEnum):
@@ -42,6 +45,9 @@ class Event(StrEnum):
     CASE_REFERRED = "case.referred"  # an agency was given its part of the case
     EMERGENCY_DECIDED = "emergency_decided"  # an assessment found the child needs protection now
     SEPARATED_FROM_CARER = "separated_from_carer"  # emergency protection took the child from the carer
+    # An assessment found the child needs emergency protection (with or without an action
+    # already done): the chair's decision on the measures is due (Nghị định 56/2017 Art. 26(3)).
+    EMERGENCY_FOUND = "emergency_found"
 
 
 # The names each configuration file may use. A name outside them would never fire: the file is
@@ -49,7 +55,7 @@ class Event(StrEnum):
 # Deadlines are opened, met and cancelled by triggers (by their bare name) and by the events a
 # command means for the limits (states/lifecycle/workflow.py, states/intake/opening.py).
 DEADLINE_EVENTS: frozenset[str] = frozenset(Trigger) | {
-    Event.CASE_OPENED, Event.EMERGENCY_DECIDED, Event.SEPARATED_FROM_CARER}
+    Event.CASE_OPENED, Event.EMERGENCY_DECIDED, Event.SEPARATED_FROM_CARER, Event.EMERGENCY_FOUND}
 # Routes fire on what is published to notifications (states/lifecycle/events.py): every trigger as
 # `case.<trigger>`, and the events above that concern the people told.
 ROUTE_EVENTS: frozenset[str] = frozenset(f"case.{t}" for t in Trigger) | {
@@ -157,6 +163,58 @@ class ServiceKind(StrEnum):
     OTHER = "other"
 
 
+class MeasureKind(StrEnum):
+    """The measures of a support and intervention plan (Luật Trẻ em 2016 Art. 50(2) a–g)."""
+
+    MEDICAL_PSYCHOLOGICAL = "medical_psychological"  # a) medical care, psychological therapy, recovery
+    SAFE_SHELTER = "safe_shelter"  # b) safe temporary shelter, away from the abuser
+    ALTERNATIVE_CARE = "alternative_care"  # c) temporary or long-term alternative care
+    REINTEGRATION = "reintegration"  # d) family reunion, return to school and community
+    CARER_COUNSELLING = "carer_counselling"  # đ) counselling and skills for parents and carers
+    LEGAL_SUPPORT = "legal_support"  # e) legal counselling and legal aid
+    OTHER_SUPPORT = "other_support"  # g) other support
+
+
+class SpecialGroup(StrEnum):
+    """Children in special circumstances (Luật Trẻ em 2016 Art. 10(1), letters a–o)."""
+
+    ORPHANED = "orphaned"  # a
+    ABANDONED = "abandoned"  # b
+    WITHOUT_SUPPORT = "without_support"  # c
+    DISABLED = "disabled"  # d
+    HIV = "hiv"  # đ
+    IN_CONFLICT_WITH_LAW = "in_conflict_with_law"  # e
+    DRUG_ADDICTED = "drug_addicted"  # g
+    LEFT_SCHOOL_TO_WORK = "left_school_to_work"  # h
+    HARMED_BY_VIOLENCE = "harmed_by_violence"  # i
+    EXPLOITED = "exploited"  # k
+    SEXUALLY_ABUSED = "sexually_abused"  # l
+    TRAFFICKED = "trafficked"  # m
+    SERIOUSLY_ILL_POOR = "seriously_ill_poor"  # n
+    MIGRANT_UNACCOMPANIED = "migrant_unaccompanied"  # o
+
+
+class ConsentAnswer(StrEnum):
+    GIVEN = "given"
+    REFUSED = "refused"
+
+
+class LegalGround(StrEnum):
+    """Grounds for sharing a child's private data without consent (Luật Trẻ em Art. 6(11), 21;
+    Luật Bảo vệ dữ liệu cá nhân 2025: an emergency threatening life or health; criminal procedure)."""
+
+    CHILD_SAFETY = "child_safety"
+    CRIMINAL_PROCEDURE = "criminal_procedure"
+
+
+class RatingSource(StrEnum):
+    """Which record rated the four risk factors."""
+
+    INITIAL = "initial"  # Mẫu 02
+    DETAILED = "detailed"  # Mẫu 03
+    REVIEW = "review"  # Mẫu 06
+
+
 class ReviewOutcome(StrEnum):
     CONTINUE = "continue"
     CLOSE = "close"
@@ -262,6 +320,33 @@ LABELS_VI: dict[str, str] = {
     "alternative_care": "Chăm sóc thay thế",
     "family_counselling": "Tư vấn gia đình",
     "other": "Khác",
+    "medical_psychological": "Chăm sóc y tế, trị liệu tâm lý, phục hồi",
+    "safe_shelter": "Nơi tạm trú an toàn, cách ly khỏi đối tượng xâm hại",
+    "reintegration": "Đoàn tụ gia đình, hoà nhập trường học, cộng đồng",
+    "carer_counselling": "Tư vấn, kỹ năng cho cha mẹ, người chăm sóc",
+    "legal_support": "Tư vấn pháp luật, hỗ trợ pháp lý",
+    "other_support": "Biện pháp hỗ trợ khác",
+    "orphaned": "Mồ côi cả cha và mẹ",
+    "abandoned": "Bị bỏ rơi",
+    "without_support": "Không nơi nương tựa",
+    "disabled": "Khuyết tật",
+    "hiv": "Nhiễm HIV/AIDS",
+    "in_conflict_with_law": "Vi phạm pháp luật",
+    "drug_addicted": "Nghiện ma tuý",
+    "left_school_to_work": "Phải bỏ học kiếm sống chưa hoàn thành phổ cập THCS",
+    "harmed_by_violence": "Bị tổn hại nghiêm trọng về thể chất và tinh thần do bị bạo lực",
+    "exploited": "Bị bóc lột",
+    "sexually_abused": "Bị xâm hại tình dục",
+    "trafficked": "Bị mua bán",
+    "seriously_ill_poor": "Mắc bệnh hiểm nghèo, phải điều trị dài ngày, thuộc hộ nghèo, cận nghèo",
+    "migrant_unaccompanied": "Di cư, lánh nạn chưa xác định được cha mẹ hoặc không có người chăm sóc",
+    "given": "Đồng ý",
+    "refused": "Không đồng ý",
+    "child_safety": "Vì an toàn, tính mạng, sức khoẻ của trẻ (khẩn cấp)",
+    "criminal_procedure": "Theo quy định của pháp luật tố tụng hình sự",
+    "initial": "Đánh giá ban đầu (Mẫu 02)",
+    "detailed": "Đánh giá chi tiết (Mẫu 03)",
+    "review": "Rà soát (Mẫu 06)",
     "continue": "Tiếp tục kế hoạch",
     "close": "Đề xuất đóng vụ việc",
     "replan": "Lập lại kế hoạch",

@@ -34,12 +34,16 @@ class Plan(SQLModel, table=True):
     case_id: int = Field(foreign_key="case_file.id", index=True)
     status: PlanStatus = Field(sa_type=EnumText(PlanStatus, 16))
     goals: str = Field(sa_type=EncryptedStr("plan.goals"))
-    measures: str = Field(sa_type=EncryptedStr("plan.measures"))
+    # Free text of plans made before measures had rows of their own (models/records.py PlanMeasure).
+    measures: str | None = Field(default=None, sa_type=EncryptedStr("plan.measures"))
     submitted_at: datetime = Field(sa_type=UTCDateTime)
     submitted_by: str = Field(max_length=64)
     decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     decided_by: str | None = Field(default=None, max_length=64)
     decision_note: str | None = Field(default=None, sa_type=EncryptedStr("plan.decision_note"))
+    # Mẫu 05: the approving decision's number, counted per commune and year ("12/QĐ-UBND").
+    decision_no: int | None = None
+    decision_year: int | None = None
 
 
 class Service(SQLModel, table=True):
@@ -50,6 +54,8 @@ class Service(SQLModel, table=True):
     agency_id: int = Field(foreign_key="agency.id")
     started_on: date
     ended_on: date | None = None
+    # The plan's measure this service carries out (models/records.py PlanMeasure).
+    measure_id: int | None = Field(default=None, foreign_key="plan_measure.id")
     note: str | None = Field(default=None, sa_type=EncryptedStr("service.note"))
 
 

@@ -27,7 +27,8 @@ class Private:
     name: str
 
 
-Section = Literal["reports", "reporters", "emergency_actions", "plans", "services", "reviews",
+Section = Literal["reports", "reporters", "emergency_actions", "emergency_decisions", "risk_ratings",
+                  "detailed_assessments", "special_groups", "plans", "services", "reviews", "consents",
                   "notes", "referrals", "deadlines", "timeline"]
 ViewName = Literal["full", "content", "agency"]
 
@@ -96,14 +97,66 @@ class EmergencyActionView(BaseModel):
     separated_from_carer: bool
 
 
+class EmergencyDecisionView(BaseModel):
+    id: int
+    decided_at: datetime
+    decided_by: str
+    recorded_at: datetime
+    measures: Annotated[str, Private("emergency_decision.measures")]
+    separation: bool
+    alternative_care: Annotated[str | None, Private("emergency_decision.alternative_care")]
+
+
+class RiskRatingView(BaseModel):
+    """The four factors as one record rated them (Mẫu 02, 03 or 06)."""
+
+    id: int
+    source: str
+    source_id: int | None
+    rated_at: datetime
+    severity: str
+    abuser_access: str
+    safety_obstacles: str
+    self_protection: str
+    derived_level: str
+    stated_level: str | None
+
+
+class DetailedAssessmentView(BaseModel):
+    id: int
+    recorded_at: datetime
+    recorded_by: str
+    information: Annotated[str, Private("detailed_assessment.information")]
+    needs: Annotated[str, Private("detailed_assessment.needs")]
+    meeting_at: datetime
+    attendees: Annotated[str, Private("detailed_assessment.attendees")]
+    agreed: Annotated[str, Private("detailed_assessment.agreed")]
+
+
+class MeasureView(BaseModel):
+    number: int
+    kind: str
+    description: Annotated[str, Private("plan_measure.description")]
+    agency_code: str | None
+    responsible: Annotated[str | None, Private("plan_measure.responsible")]
+    starts_on: date
+    ends_on: date
+
+
 class PlanView(BaseModel):
     id: int
     status: str
     goals: Annotated[str, Private("plan.goals")]
-    measures: Annotated[str, Private("plan.measures")]
+    measures: list[MeasureView]
+    measures_text: Annotated[str | None, Private("plan.measures")] = Field(
+        None, description="A plan's measures as free text, from before measures had rows of their own")
     submitted_at: datetime
+    submitted_by: str
     decided_at: datetime | None
+    decided_by: str | None
     decision_note: Annotated[str | None, Private("plan.decision_note")]
+    decision_no: str | None = Field(None, description="Mẫu 05: the approving decision, e.g. 12/QĐ-UBND")
+    decision_year: int | None = None
 
 
 class ServiceView(BaseModel):
@@ -112,6 +165,7 @@ class ServiceView(BaseModel):
     agency_code: str | None
     started_on: date
     ended_on: date | None
+    measure_no: int | None = None
     note: Annotated[str | None, Private("service.note")]
 
 
@@ -121,6 +175,17 @@ class ReviewView(BaseModel):
     findings: Annotated[str, Private("review.findings")]
     risk_level: str
     outcome: str
+
+
+class ConsentView(BaseModel):
+    id: int
+    recorded_at: datetime
+    recorded_by: str
+    child_answer: str | None
+    carer_answer: str | None
+    carer_name: Annotated[str | None, Private("consent.carer_name")]
+    legal_ground: str | None
+    note: Annotated[str | None, Private("consent.note")]
 
 
 class NoteView(BaseModel):
@@ -189,9 +254,15 @@ class CaseView(CaseSummary):
         description="Who reported, per report: only for the assigned worker and the head")
     referrals: list[ReferralView]
     emergency_actions: list[EmergencyActionView]
+    emergency_decisions: list[EmergencyDecisionView]
+    risk_ratings: list[RiskRatingView]
+    detailed_assessments: list[DetailedAssessmentView]
+    special_groups: Annotated[list[str], Private("case_file.special_groups")] = Field(
+        description="Special-circumstance groups (Luật Trẻ em Art. 10(1))")
     plans: list[PlanView]
     services: list[ServiceView]
     reviews: list[ReviewView]
+    consents: list[ConsentView]
     notes: list[NoteView]
     deadlines: list[DeadlineView]
     timeline: list[TimelineEntry]

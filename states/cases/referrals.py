@@ -11,8 +11,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from models import Agency, Case, Referral
-from models.enums import CaseState, Event
+from models import Agency, Case, Consent, Referral
+from models.enums import CaseState, ConsentAnswer, Event
 from states.audit import chain as audit
 from states.identity.actors import Actor
 from states.kernel.clock import Clock
@@ -29,11 +29,49 @@ def active_referral(session: Session, case_id: int | None, agency_id: int | None
     ).scalars().first()
 
 
+def consent_in_force(session: Session, case: Case) -> Consent | None:
+    """The latest consent record since the case was received or reopened."""
+    return session.execute(
+        select(Consent).where(col(Consent.case_id) == case.id,
+                              col(Consent.recorded_at) >= (case.reopened_at or case.received_at))
+        .order_by(col(Consent.recorded_at).desc(), col(Consent.id).desc()).limit(1)
+    ).scalars().first()
+
+
+def require_consent(session: Session, case: Case, now: datetime) -> None:
+    """A referral discloses the child's private data to an agency (Nghị định 56/2017 Art. 33),
+    which needs the consent of the parent or carer and of a child of 7 or more (Luật Trẻ em
+    Art. 6(11), 21), or a legal ground (the child's safety in an emergency, criminal procedure).
+    Refused, with the reason, when the record in force gives neither."""
+    # Imported here: the lifecycle's effects reach this module (starting a service refers).
+    from states.lifecycle.workflow import child_under_7
+
+    consent = consent_in_force(session, case)
+    if consent is not None and consent.legal_ground:
+        return
+    if consent is None:
+        raise InvalidInput("consent", "consent_or_legal_ground_required",
+                           "Chưa ghi nhận sự đồng ý chia sẻ thông tin của trẻ và cha, mẹ, người chăm sóc, "
+                           "hoặc căn cứ pháp lý để chia sẻ: hãy ghi nhận trước khi chuyển cơ quan.",
+                           "No consent to share the child's data (child and parent or carer), nor a legal "
+                           "ground, is recorded: record it before referring the case.")
+    refused = consent.carer_answer != ConsentAnswer.GIVEN or (
+        consent.child_answer != ConsentAnswer.GIVEN and child_under_7(session, case, now) is not True)
+    if refused:
+        raise InvalidInput("consent", "consent_refused",
+                           "Trẻ hoặc cha, mẹ, người chăm sóc không đồng ý chia sẻ thông tin, và không có căn cứ "
+                           "pháp lý để chia sẻ: không thể chuyển cơ quan.",
+                           "The child or the parent or carer did not consent to sharing, and no legal ground "
+                           "is recorded: the case cannot be referred.")
+
+
 def ensure_referral(session: Session, case: Case, agency: Agency, actor: Actor,
                     now: datetime) -> Referral | None:
-    """Refer the case to the agency unless it already is; the new referral, or None."""
+    """Refer the case to the agency unless it already is; the new referral, or None. A new
+    referral needs consent or a legal ground."""
     if active_referral(session, case.id, agency.id) is not None:
         return None
+    require_consent(session, case, now)
     referral = Referral(case_id=case.id, agency_id=agency.id, referred_at=now,  # type: ignore[arg-type]
                         referred_by=actor.ref)
     session.add(referral)

@@ -17,14 +17,19 @@ from models import (
     AuditEvent,
     Case,
     Child,
+    Consent,
     Deadline,
+    DetailedAssessment,
     EmergencyAction,
+    EmergencyDecision,
     Note,
     Plan,
+    PlanMeasure,
     Referral,
     Report,
     Reporter,
     Review,
+    RiskRating,
     Service,
 )
 from models.enums import AgencyKind
@@ -32,18 +37,24 @@ from states.access.scope import View
 from states.cases.case_views import (
     CaseView,
     ChildView,
+    ConsentView,
     DeadlineView,
+    DetailedAssessmentView,
     EmergencyActionView,
+    EmergencyDecisionView,
+    MeasureView,
     NoteView,
     PlanView,
     ReferralView,
     ReporterView,
     ReportView,
     ReviewView,
+    RiskRatingView,
     Section,
     ServiceView,
     TimelineEntry,
 )
+from states.lifecycle.effects import decision_label
 from states.lifecycle.machine import allowed_triggers
 
 # The report as the commune's own staff see it (the reporter's identity is a section of its own).
@@ -92,12 +103,31 @@ def case_detail(session: Session, case: Case, place_code: str | None, forms: lis
         if view == View.FULL:
             shown["reporters"] = _reporters(session, reports)
         shown["emergency_actions"] = _emergency(session, case)
+        shown["emergency_decisions"] = [
+            EmergencyDecisionView.model_validate(d, from_attributes=True)
+            for d in _rows(session, EmergencyDecision, case.id, EmergencyDecision.id)]
+        shown["risk_ratings"] = [RiskRatingView.model_validate(r, from_attributes=True)
+                                 for r in _rows(session, RiskRating, case.id, RiskRating.id)]
+        shown["detailed_assessments"] = [
+            DetailedAssessmentView.model_validate(d, from_attributes=True)
+            for d in _rows(session, DetailedAssessment, case.id, DetailedAssessment.id)]
+        shown["special_groups"] = list(case.special_groups or [])
+        measures: dict[int, list[MeasureView]] = {}
+        for m in _rows(session, PlanMeasure, case.id, PlanMeasure.number):
+            agency = agencies.get(m.agency_id)
+            measures.setdefault(m.plan_id, []).append(MeasureView(
+                number=m.number, kind=m.kind, description=m.description, agency_code=agency.code if agency else None,
+                responsible=m.responsible, starts_on=m.starts_on, ends_on=m.ends_on))
         shown["plans"] = [
-            PlanView(id=p.id, status=p.status, goals=p.goals, measures=p.measures,
-                     submitted_at=p.submitted_at, decided_at=p.decided_at,
-                     decision_note=p.decision_note)
+            PlanView(id=p.id, status=p.status, goals=p.goals, measures=measures.get(p.id, []),
+                     measures_text=p.measures, submitted_at=p.submitted_at, submitted_by=p.submitted_by,
+                     decided_at=p.decided_at, decided_by=p.decided_by, decision_note=p.decision_note,
+                     decision_no=decision_label(p.decision_no, p.decision_year), decision_year=p.decision_year)
             for p in _rows(session, Plan, case.id, Plan.id)]
-        shown["services"] = [_service(s, agencies) for s in services]
+        shown["consents"] = [ConsentView.model_validate(c, from_attributes=True)
+                             for c in _rows(session, Consent, case.id, Consent.id)]
+        numbers = {m.id: m.number for m in _rows(session, PlanMeasure, case.id, PlanMeasure.id)}
+        shown["services"] = [_service(s, agencies, numbers) for s in services]
         shown["reviews"] = [
             ReviewView(id=r.id, reviewed_at=r.reviewed_at, findings=r.findings,
                        risk_level=r.risk_level, outcome=r.outcome)
@@ -142,10 +172,11 @@ def _emergency(session: Session, case: Case) -> list[EmergencyActionView]:
             for e in _rows(session, EmergencyAction, case.id, EmergencyAction.id)]
 
 
-def _service(s: Service, agencies: dict[int | None, Agency]) -> ServiceView:
+def _service(s: Service, agencies: dict[int | None, Agency], numbers: dict[int | None, int] | None = None) -> ServiceView:
     agency = agencies.get(s.agency_id)
     return ServiceView(id=s.id, kind=s.kind, agency_code=agency.code if agency else None,
-                       started_on=s.started_on, ended_on=s.ended_on, note=s.note)
+                       started_on=s.started_on, ended_on=s.ended_on, note=s.note,
+                       measure_no=(numbers or {}).get(s.measure_id))
 
 
 def _referral(r: Referral, agencies: dict[int | None, Agency]) -> ReferralView:

@@ -27,11 +27,14 @@ _NEXT_NUMBER = Query(upsert(_COUNTER, ["prefix", "year"],
                             returning=[_COUNTER.c.last_number]), _Number)
 
 
-def next_case_code(session: Session, prefix: str, year: int) -> str:
-    """One upsert: the first case of a year inserts the counter, later ones increment it. The
+def next_number(session: Session, prefix: str, year: int) -> int:
+    """One upsert: the first number of a year inserts the counter, later ones increment it. The
     row stays locked to the end of the transaction, so numbers have no gaps and no twins."""
-    number = _NEXT_NUMBER.one(session, {"prefix": prefix, "year": year}).last_number
-    return f"{prefix}-{year}-{number:06d}"
+    return _NEXT_NUMBER.one(session, {"prefix": prefix, "year": year}).last_number
+
+
+def next_case_code(session: Session, prefix: str, year: int) -> str:
+    return f"{prefix}-{year}-{next_number(session, prefix, year):06d}"
 
 
 def new_tracking_code() -> str:

@@ -10,19 +10,40 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from models import Agency, Case, Deadline, EmergencyAction, Note, Plan, Review, Service
-from models.enums import ClosureReason, DeadlineStatus, PlanStatus
+from models import (
+    Agency,
+    Case,
+    Consent,
+    Deadline,
+    DetailedAssessment,
+    EmergencyAction,
+    EmergencyDecision,
+    Note,
+    Plan,
+    PlanMeasure,
+    Review,
+    RiskRating,
+    Service,
+)
+from models.enums import ClosureReason, DeadlineStatus, PlanStatus, RatingSource, RiskLevel
 from states.identity.actors import Actor
+from states.intake.codes import next_number
+from states.kernel.clock import LOCAL_TZ
 from states.kernel.errors import InvalidInput
 from states.lifecycle.commands import (
     AssessData,
     CloseData,
+    ConsentData,
+    DecisionData,
+    DetailData,
     EmergencyActionData,
+    EmergencyDecisionData,
     EndSeparationData,
     ExtendSeparationData,
     PlanData,
     ReasonData,
     ReviewData,
+    RiskFactors,
     ServiceData,
 )
 
@@ -73,12 +94,51 @@ def _add_emergency(session: Session, case: Case, data: EmergencyActionData, acto
             "separated_from_carer": data.separated_from_carer}
 
 
+_ORDER = (RiskLevel.LOW, RiskLevel.MEDIUM, RiskLevel.HIGH)
+
+
+def derived_level(factors: RiskFactors) -> RiskLevel:
+    """The overall level the four factors give when the worker states none: the highest, since
+    one factor rated high is enough to put the child at high risk."""
+    rated = [RiskLevel(v) for v in (factors.severity, factors.abuser_access, factors.safety_obstacles,
+                                    factors.self_protection) if v is not None]
+    return max(rated, key=_ORDER.index)
+
+
+def _rate(session: Session, case: Case, factors: RiskFactors | None, stated: RiskLevel | None,
+          source: RatingSource, source_id: int | None, actor: Actor, now: datetime) -> dict[str, Any]:
+    """Keep the four ratings (the guards required all four, or none for a Mẫu 03 that leaves
+    the earlier rating standing) and set the case's level: stated, or derived."""
+    if factors is None or factors.severity is None:
+        if stated is not None:
+            case.risk_level = stated
+        return {}
+    derived = derived_level(factors)
+    assert factors.abuser_access and factors.safety_obstacles and factors.self_protection  # all four or none
+    row = RiskRating(case_id=case.id, source=source, source_id=source_id, rated_at=now,  # type: ignore[arg-type]
+                     rated_by=actor.ref, severity=factors.severity, abuser_access=factors.abuser_access,
+                     safety_obstacles=factors.safety_obstacles, self_protection=factors.self_protection,
+                     derived_level=derived, stated_level=stated)
+    session.add(row)
+    session.flush()
+    case.risk_level = stated or derived
+    return {"risk_rating_id": row.id, "derived_level": derived}
+
+
+def _groups(case: Case, groups: list[Any] | None) -> dict[str, Any]:
+    if groups is None:
+        return {}
+    case.special_groups = sorted(set(groups))
+    return {"special_groups": len(case.special_groups)}  # how many: the groups are private
+
+
 def assess(session: Session, case: Case, data: AssessData, actor: Actor, now: datetime) -> dict[str, Any]:
-    case.risk_level, case.emergency = data.risk_level, data.emergency
+    case.emergency = data.emergency
+    rated = _rate(session, case, data.factors, data.risk_level, RatingSource.INITIAL, None, actor, now)
     if data.case_type is not None:
         case.case_type = data.case_type
     after: dict[str, Any] = {"risk_level": case.risk_level, "emergency": case.emergency,
-                             "case_type": case.case_type}
+                             "case_type": case.case_type} | rated | _groups(case, data.special_groups)
     if data.emergency_action is not None:
         after |= _add_emergency(session, case, data.emergency_action, actor, now, "emergency_action.")
     return after
@@ -89,13 +149,51 @@ def record_emergency(session: Session, case: Case, data: EmergencyActionData, ac
     return _add_emergency(session, case, data, actor, now)
 
 
+def detail_assess(session: Session, case: Case, data: DetailData, actor: Actor, now: datetime) -> dict[str, Any]:
+    """Mẫu 03 and the meeting's minutes; a re-rating of the factors, if made, sets the level."""
+    assert data.information and data.needs and data.meeting_at and data.attendees and data.agreed
+    _time_not_in_future("meeting_at", data.meeting_at, now)
+    row = DetailedAssessment(case_id=case.id, recorded_at=now, recorded_by=actor.ref,  # type: ignore[arg-type]
+                             information=data.information, needs=data.needs, meeting_at=data.meeting_at,
+                             attendees=data.attendees, agreed=data.agreed)
+    session.add(row)
+    session.flush()
+    return ({"detailed_assessment_id": row.id, "risk_level": case.risk_level}
+            | _rate(session, case, data.factors, data.risk_level, RatingSource.DETAILED, row.id, actor, now)
+            | {"risk_level": case.risk_level} | _groups(case, data.special_groups))
+
+
+def _agency(session: Session, code: str, field: str) -> Agency:
+    agency: Agency | None = session.execute(select(Agency).where(col(Agency.code) == code)).scalar_one_or_none()
+    if agency is None:
+        raise InvalidInput(field, "known_agency", f"Không có cơ quan mã '{code}'.", f"No agency with code '{code}'.")
+    return agency
+
+
 def submit_plan(session: Session, case: Case, data: PlanData, actor: Actor, now: datetime) -> dict[str, Any]:
     assert data.goals and data.measures and case.id is not None
     plan = Plan(case_id=case.id, status=PlanStatus.SUBMITTED, goals=data.goals,
-                measures=data.measures, submitted_at=now, submitted_by=actor.ref)
+                submitted_at=now, submitted_by=actor.ref)
     session.add(plan)
     session.flush()
-    return {"plan_id": plan.id, "plan_status": plan.status}
+    for number, m in enumerate(data.measures, start=1):
+        assert m.kind and m.description and m.starts_on and m.ends_on and plan.id is not None  # guarded
+        agency = _agency(session, m.agency_code, f"measures.{number - 1}.agency_code") if m.agency_code else None
+        session.add(PlanMeasure(plan_id=plan.id, case_id=case.id, number=number, kind=m.kind,
+                                description=m.description, agency_id=agency.id if agency else None,
+                                responsible=m.responsible, starts_on=m.starts_on, ends_on=m.ends_on))
+    session.flush()
+    return {"plan_id": plan.id, "plan_status": plan.status, "measures": len(data.measures)}
+
+
+# Mẫu 05 decisions are numbered per commune and year, in the counter table of case codes
+# under their own prefix.
+DECISION_PREFIX = "QĐ"  # a case code prefix is ASCII letters, so never this
+
+
+def decision_label(number: int | None, year: int | None) -> str | None:
+    """How a Mẫu 05 decision is cited: "12/QĐ-UBND" (with its year beside it where shown)."""
+    return None if number is None else f"{number}/QĐ-UBND"
 
 
 def decide_plan(status: PlanStatus) -> Effect:
@@ -104,24 +202,43 @@ def decide_plan(status: PlanStatus) -> Effect:
         assert plan is not None  # guarded by plan_submitted
         plan.status, plan.decided_at, plan.decided_by = status, now, actor.ref
         plan.decision_note = getattr(data, "note", None) or getattr(data, "reason", None)
+        details: dict[str, Any] = {"plan_id": plan.id, "plan_status": plan.status}
+        if status == PlanStatus.APPROVED and isinstance(data, DecisionData):
+            year = now.astimezone(LOCAL_TZ).year
+            plan.decision_no, plan.decision_year = next_number(session, DECISION_PREFIX, year), year
+            details |= {"decision_no": plan.decision_no, "decision_year": year}
         session.add(plan)
-        return {"plan_id": plan.id, "plan_status": plan.status}
+        return details
 
     return effect
 
 
+def approved_plan(session: Session, case_id: int | None) -> Plan | None:
+    return session.execute(
+        select(Plan).where(col(Plan.case_id) == case_id, col(Plan.status) == PlanStatus.APPROVED)
+        .order_by(col(Plan.decided_at).desc(), col(Plan.id).desc()).limit(1)
+    ).scalar_one_or_none()
+
+
+def plan_measures(session: Session, plan_id: int | None) -> list[PlanMeasure]:
+    return list(session.execute(select(PlanMeasure).where(col(PlanMeasure.plan_id) == plan_id)
+                                .order_by(col(PlanMeasure.number))).scalars())
+
+
 def start_service(session: Session, case: Case, data: ServiceData, actor: Actor, now: datetime) -> dict[str, Any]:
-    agency = session.execute(select(Agency).where(col(Agency.code) == data.agency_code)).scalar_one_or_none()
-    if agency is None:
-        raise InvalidInput("agency_code", "known_agency", f"Không có cơ quan mã '{data.agency_code}'.",
-                           f"No agency with code '{data.agency_code}'.")
-    assert data.kind and data.started_on
+    assert data.kind and data.started_on and data.agency_code
+    agency = _agency(session, data.agency_code, "agency_code")
+    measure = None
+    if data.measure_no is not None:  # the guard checked the approved plan has it
+        plan = approved_plan(session, case.id)
+        measure = next((m for m in plan_measures(session, plan.id if plan else None)
+                        if m.number == data.measure_no), None)
     service = Service(case_id=case.id, kind=data.kind, agency_id=agency.id,  # type: ignore[arg-type]
-                      started_on=data.started_on, note=data.note)
+                      started_on=data.started_on, note=data.note, measure_id=measure.id if measure else None)
     session.add(service)
     session.flush()
     details = {"service_id": service.id, "kind": service.kind, "agency": agency.code,
-               "started_on": service.started_on.isoformat()}
+               "started_on": service.started_on.isoformat(), "measure_no": data.measure_no}
     # The agency that gives the service must be able to read its part of the case. Imported
     # here: referrals reach the permission check, which reads the lifecycle, which names
     # these effects (states/lifecycle/triggers.py).
@@ -134,13 +251,46 @@ def start_service(session: Session, case: Case, data: ServiceData, actor: Actor,
 
 
 def review(session: Session, case: Case, data: ReviewData, actor: Actor, now: datetime) -> dict[str, Any]:
-    assert data.findings and data.risk_level and data.outcome and case.id is not None
+    """Mẫu 06: the four factors re-rated (required by the guards) and the proposal."""
+    assert data.findings and data.factors and data.outcome and case.id is not None
+    level = data.risk_level or derived_level(data.factors)
     review = Review(case_id=case.id, reviewed_at=now, findings=data.findings,
-                    risk_level=data.risk_level, outcome=data.outcome, reviewed_by=actor.ref)
+                    risk_level=level, outcome=data.outcome, reviewed_by=actor.ref)
     session.add(review)
     session.flush()
-    case.risk_level = data.risk_level
-    return {"review_id": review.id, "risk_level": review.risk_level, "outcome": review.outcome}
+    rated = _rate(session, case, data.factors, data.risk_level, RatingSource.REVIEW, review.id, actor, now)
+    return {"review_id": review.id, "risk_level": review.risk_level, "outcome": review.outcome} | rated
+
+
+def decide_emergency(session: Session, case: Case, data: EmergencyDecisionData, actor: Actor,
+                     now: datetime) -> dict[str, Any]:
+    """The chair's decision; its limit is met at `decided_at` (states/deadlines/policy.toml)."""
+    assert data.measures and data.decided_at  # guarded
+    _time_not_in_future("decided_at", data.decided_at, now)
+    if data.decided_at < case.received_at:
+        raise InvalidInput("decided_at", "not_before_receipt",
+                           "Thời điểm quyết định không thể trước khi tiếp nhận thông tin.",
+                           "decided_at cannot be before the report was received.")
+    row = EmergencyDecision(case_id=case.id, decided_at=data.decided_at, decided_by=actor.ref,  # type: ignore[arg-type]
+                            recorded_at=now, measures=data.measures, separation=data.separation,
+                            alternative_care=data.alternative_care)
+    session.add(row)
+    session.flush()
+    case.emergency = True
+    return {"emergency_decision_id": row.id, "decided_at": data.decided_at.isoformat(),
+            "separation": data.separation}
+
+
+def record_consent(session: Session, case: Case, data: ConsentData, actor: Actor,
+                   now: datetime) -> dict[str, Any]:
+    """The latest record is the one in force (states/cases/referrals.py reads it)."""
+    row = Consent(case_id=case.id, recorded_at=now, recorded_by=actor.ref,  # type: ignore[arg-type]
+                  child_answer=data.child_answer, carer_answer=data.carer_answer, carer_name=data.carer_name,
+                  legal_ground=data.legal_ground, note=data.note)
+    session.add(row)
+    session.flush()
+    return {"consent_id": row.id, "child_answer": row.child_answer, "carer_answer": row.carer_answer,
+            "legal_ground": row.legal_ground}
 
 
 def close(session: Session, case: Case, data: CloseData, actor: Actor, now: datetime) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from models.enums import ClosureReason, ReviewOutcome
+from models.enums import CaseType, ClosureReason, ReviewOutcome
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,12 @@ class CaseFacts:
     # The child is separated from the carer now: the temporary-separation limit is open, and
     # when it ends (for an extension, which must end later).
     separation_due_at: datetime | None = None
+    # A detailed assessment (Mẫu 03) recorded since the case was received or reopened.
+    has_detailed_assessment: bool = False
+    # How many measures the plan now in force has (0: none, or a plan from before measures).
+    approved_measures: int = 0
+    # The child is younger than 7, so the child's own consent is not asked (None: age unknown).
+    child_under_7: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -50,20 +56,31 @@ def _required(field: str, vi: str, en: str) -> Guard:
     return guard
 
 
-risk_level_given = _required("risk_level", "mức độ nguy cơ", "risk_level")
+FACTOR_NAMES = {"severity": ("mức độ nghiêm trọng của tổn hại", "severity of the harm"),
+                "abuser_access": ("khả năng đối tượng tiếp cận trẻ", "the abuser's access to the child"),
+                "safety_obstacles": ("cản trở đến sự an toàn nơi trẻ sống", "obstacles to safety"),
+                "self_protection": ("khả năng tự bảo vệ, phục hồi của trẻ", "the child's self-protection")}
+# Mẫu 02 and Mẫu 06 rate all four factors; the overall level is stated or derived from them.
+factors_rated = tuple(_required(f"factors.{name}", f"đánh giá yếu tố: {vi}", f"factors.{name} ({en})")
+                      for name, (vi, en) in FACTOR_NAMES.items())
 emergency_decided = _required("emergency", "quyết định có cần bảo vệ khẩn cấp hay không", "emergency")
 plan_goals_given = _required("goals", "mục tiêu của kế hoạch", "goals")
-plan_measures_given = _required("measures", "các biện pháp của kế hoạch", "measures")
 service_kind_given = _required("kind", "loại dịch vụ", "kind")
 service_agency_given = _required("agency_code", "cơ quan cung cấp dịch vụ", "agency_code")
 service_start_given = _required("started_on", "ngày bắt đầu", "started_on")
 review_findings_given = _required("findings", "kết quả rà soát", "findings")
-review_risk_given = _required("risk_level", "mức độ nguy cơ sau rà soát", "risk_level")
 review_outcome_given = _required("outcome", "đề xuất sau rà soát", "outcome")
 reason_given = _required("reason", "lý do", "reason")
 action_taken_given = _required("action_taken", "biện pháp đã thực hiện", "action_taken")
 who_was_called_given = _required("who_was_called", "người/cơ quan đã được gọi", "who_was_called")
 done_at_given = _required("done_at", "thời điểm thực hiện", "done_at")
+detail_information_given = _required("information", "thông tin chi tiết đã thu thập", "information")
+detail_needs_given = _required("needs", "nhu cầu của trẻ", "needs")
+meeting_at_given = _required("meeting_at", "thời điểm họp", "meeting_at")
+attendees_given = _required("attendees", "thành phần tham dự cuộc họp", "attendees")
+agreed_given = _required("agreed", "nội dung thống nhất tại cuộc họp", "agreed")
+decision_measures_given = _required("measures", "biện pháp bảo vệ khẩn cấp được quyết định", "measures")
+decided_at_given = _required("decided_at", "thời điểm quyết định", "decided_at")
 extension_end_given = _required("ends_at", "thời điểm kết thúc mới", "ends_at")
 separation_outcome_given = _required("outcome", "kết quả (trẻ về gia đình hay được chăm sóc thay thế)", "outcome")
 separation_end_given = _required("ended_at", "thời điểm kết thúc tách trẻ", "ended_at")
@@ -160,4 +177,95 @@ def closing_review_if_safe(facts: CaseFacts, data: Mapping[str, Any]) -> Violati
         return Violation("review", "closing_review_required",
                          "Cần có lần rà soát gần nhất đề xuất đóng vụ việc.",
                          "The latest review must propose closing the case.")
+    return None
+
+
+def factors_complete_if_given(facts: CaseFacts, data: Mapping[str, Any]) -> Violation | None:
+    """A re-rating is all four factors or none (Mẫu 03 may leave the initial rating standing)."""
+    factors = data.get("factors")
+    if not isinstance(factors, Mapping) or all(v is None for v in factors.values()):
+        return None
+    for guard in factors_rated:
+        violation = guard(facts, data)
+        if violation is not None:
+            return violation
+    return None
+
+
+def special_groups_if_special(_facts: CaseFacts, data: Mapping[str, Any]) -> Violation | None:
+    """A child in special circumstances belongs to at least one of the groups of Art. 10(1)."""
+    if data.get("case_type") == CaseType.SPECIAL_CIRCUMSTANCES and not data.get("special_groups"):
+        return Violation("special_groups", "required_for_special_circumstances",
+                         "Cần chọn ít nhất một nhóm trẻ em có hoàn cảnh đặc biệt.",
+                         "Choose at least one special-circumstance group.")
+    return None
+
+
+def detailed_assessment_done(facts: CaseFacts, _data: Mapping[str, Any]) -> Violation | None:
+    """The plan is drafted from the detailed assessment and its meeting (Art. 27–28)."""
+    if not facts.has_detailed_assessment:
+        return Violation("detailed_assessment", "detailed_assessment_required",
+                         "Cần ghi nhận đánh giá chi tiết và biên bản họp (Mẫu 03) trước khi trình kế hoạch.",
+                         "Record the detailed assessment and its meeting (Form 03) before the plan.")
+    return None
+
+
+def measures_given(_facts: CaseFacts, data: Mapping[str, Any]) -> Violation | None:
+    if not data.get("measures"):
+        return Violation("measures", "required", "Cần nêu ít nhất một biện pháp của kế hoạch.",
+                         "measures: at least one measure is required.")
+    return None
+
+
+measures_given.field = "measures"  # type: ignore[attr-defined]
+
+_MEASURE_FIELDS = {"kind": ("loại biện pháp", "kind"), "description": ("nội dung biện pháp", "description"),
+                   "starts_on": ("ngày bắt đầu", "starts_on"), "ends_on": ("ngày kết thúc", "ends_on")}
+
+
+def measures_complete(_facts: CaseFacts, data: Mapping[str, Any]) -> Violation | None:
+    """Each measure says what, who and when (Mẫu 04)."""
+    for i, measure in enumerate(data.get("measures") or ()):
+        if not isinstance(measure, Mapping):
+            continue
+        for name, (vi, en) in _MEASURE_FIELDS.items():
+            if measure.get(name) is None:
+                return Violation(f"measures.{i}.{name}", "required", f"Biện pháp {i + 1}: cần nhập {vi}.",
+                                 f"measures[{i}].{en} is required.")
+        if not measure.get("agency_code") and not measure.get("responsible"):
+            return Violation(f"measures.{i}.responsible", "agency_or_person_required",
+                             f"Biện pháp {i + 1}: cần nêu cơ quan hoặc người thực hiện.",
+                             f"measures[{i}]: name the agency or the person responsible.")
+        if measure["ends_on"] < measure["starts_on"]:
+            return Violation(f"measures.{i}.ends_on", "not_before_start",
+                             f"Biện pháp {i + 1}: ngày kết thúc trước ngày bắt đầu.",
+                             f"measures[{i}].ends_on is before starts_on.")
+    return None
+
+
+def measure_named_if_planned(facts: CaseFacts, data: Mapping[str, Any]) -> Violation | None:
+    """A service carries out one of the approved plan's measures (services follow measures)."""
+    number = data.get("measure_no")
+    if facts.approved_measures and number is None:
+        return Violation("measure_no", "required", "Cần chọn biện pháp của kế hoạch mà dịch vụ này thực hiện.",
+                         "measure_no: name the plan's measure this service carries out.")
+    if number is not None and number > facts.approved_measures:
+        return Violation("measure_no", "known_measure",
+                         f"Kế hoạch đã duyệt không có biện pháp số {number}.",
+                         f"The approved plan has no measure {number}.")
+    return None
+
+
+def consent_or_ground(facts: CaseFacts, data: Mapping[str, Any]) -> Violation | None:
+    """Consent of the parent or carer and of a child of 7 or more, or a legal ground."""
+    if data.get("legal_ground") is not None:
+        return None
+    if data.get("carer_answer") is None:
+        return Violation("carer_answer", "consent_or_legal_ground",
+                         "Cần ghi ý kiến của cha, mẹ, người chăm sóc, hoặc căn cứ chia sẻ không cần đồng ý.",
+                         "Give the parent's or carer's answer, or the legal ground to share without consent.")
+    if data.get("child_answer") is None and facts.child_under_7 is not True:
+        return Violation("child_answer", "required_from_age_7",
+                         "Trẻ từ đủ 7 tuổi (hoặc chưa rõ tuổi): cần ghi ý kiến của trẻ.",
+                         "The child is 7 or older (or of unknown age): give the child's answer.")
     return None

@@ -5,21 +5,21 @@ audit event, its deadline rows and its outbox rows commit together or not at all
 row is locked (PostgreSQL) and its version compared, so of two concurrent changes exactly one
 wins and the other gets `StaleVersion`."""
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from models import Case, EmergencyAction, Note, Official, Plan, Review, Service
+from models import Case, Child, DetailedAssessment, EmergencyAction, EmergencyDecision, Note, Official, Plan, Review, Service
 from models.enums import CaseState, Event, PlanStatus, Trigger
 from states.access.permissions import authorize_any_trigger, authorize_trigger
 from states.access.scope import require_case_write
 from states.audit import chain as audit
 from states.deadlines import ladder as deadlines
 from states.identity.actors import Actor
-from states.kernel.clock import Clock
+from states.kernel.clock import LOCAL_TZ, Clock
 from states.kernel.commune import CommunePolicy
 from states.kernel.errors import InvalidInput, NotFound, StaleVersion
 from states.lifecycle import events
@@ -27,10 +27,11 @@ from states.lifecycle.case_rows import case_to_change, load_case_for_update
 from states.lifecycle.commands import (
     AssessData,
     EmergencyActionData,
+    EmergencyDecisionData,
     EndSeparationData,
     ExtendSeparationData,
 )
-from states.lifecycle.effects import SEPARATION, open_separation, pending_plan
+from states.lifecycle.effects import SEPARATION, approved_plan, open_separation, pending_plan, plan_measures
 from states.lifecycle.guards import CaseFacts
 from states.lifecycle.machine import fire
 from states.lifecycle.triggers import SPECS
@@ -42,7 +43,7 @@ def _check_version(case: Case, expected_version: int) -> None:
 
 
 
-def _facts(session: Session, case: Case) -> CaseFacts:
+def _facts(session: Session, case: Case, now: datetime) -> CaseFacts:
     # Only a review of the plan now in force counts towards closing: not one made before a
     # replan's new approval, nor one from before the case was reopened.
     approved_at = session.execute(
@@ -55,10 +56,33 @@ def _facts(session: Session, case: Case) -> CaseFacts:
         .order_by(col(Review.reviewed_at).desc(), col(Review.id).desc()).limit(1)
     ).scalar_one_or_none()
     separation = open_separation(session, case.id)
+    current = case.reopened_at or case.received_at
+    detailed = session.execute(select(col(DetailedAssessment.id)).where(
+        col(DetailedAssessment.case_id) == case.id, col(DetailedAssessment.recorded_at) >= current)).first()
+    plan = approved_plan(session, case.id)
     return CaseFacts(state=case.state,
                      has_submitted_plan=pending_plan(session, case.id) is not None,
                      last_review_outcome=last_review,
-                     separation_due_at=separation.due_at if separation is not None else None)
+                     separation_due_at=separation.due_at if separation is not None else None,
+                     has_detailed_assessment=detailed is not None,
+                     approved_measures=len(plan_measures(session, plan.id)) if plan is not None else 0,
+                     child_under_7=child_under_7(session, case, now))
+
+
+def child_under_7(session: Session, case: Case, now: datetime) -> bool | None:
+    """Whether the child is too young for their own consent to be asked (Luật Trẻ em Art. 6(11):
+    from 7). From the birth date, else the estimated age; None when neither is known."""
+    child = session.get(Child, case.child_id)
+    if child is None:
+        return None
+    if child.birth_date is not None:
+        today = now.astimezone(LOCAL_TZ).date()
+        seventh = child.birth_date.replace(year=child.birth_date.year + 7) \
+            if (child.birth_date.month, child.birth_date.day) != (2, 29) else date(child.birth_date.year + 7, 3, 1)
+        return today < seventh
+    if child.estimated_age is not None:
+        return child.estimated_age < 7
+    return None
 
 
 
@@ -99,6 +123,11 @@ def _deadline_events(session: Session, case: Case, trigger: str,
                     # a reopened case's old emergency action does not protect the child now
                     col(EmergencyAction.done_at) >= (case.reopened_at or case.received_at))).first():
             out.append(Event.EMERGENCY_DECIDED)
+        current = case.reopened_at or case.received_at
+        if (data.emergency or data.emergency_action is not None) and not session.execute(
+                select(col(EmergencyDecision.id)).where(col(EmergencyDecision.case_id) == case.id,
+                                                       col(EmergencyDecision.decided_at) >= current)).first():
+            out.append(Event.EMERGENCY_FOUND)  # the chair's decision is due (its own limit)
     if isinstance(data, EmergencyActionData) and data.done_at is not None:
         at[trigger] = data.done_at
         if data.separated_from_carer:
@@ -106,6 +135,8 @@ def _deadline_events(session: Session, case: Case, trigger: str,
             at[Event.SEPARATED_FROM_CARER.value] = data.done_at
     if isinstance(data, EndSeparationData) and data.ended_at is not None:
         at[trigger] = data.ended_at
+    if isinstance(data, EmergencyDecisionData) and data.decided_at is not None:
+        at[trigger] = data.decided_at
     return out, at
 
 
@@ -126,8 +157,8 @@ def advance(session: Session, clock: Clock, actor: Actor, code: str, trigger: st
                            "reopened; record a new report instead.")
     payload = data.model_dump(mode="python")
     before = _snapshot(case)
-    new_state = fire(case.state, _facts(session, case), trigger, payload)
     now = clock.now()
+    new_state = fire(case.state, _facts(session, case, now), trigger, payload)
     happened, happened_at = _deadline_events(session, case, trigger, data)
     details = SPECS[Trigger(trigger)].effect(session, case, data, actor, now)
     case.state = CaseState(new_state)

@@ -21,9 +21,13 @@ from sqlmodel import Session, col
 from models import (
     Case,
     Child,
+    Consent,
+    DetailedAssessment,
     EmergencyAction,
+    EmergencyDecision,
     Note,
     Plan,
+    PlanMeasure,
     Report,
     Reporter,
     Review,
@@ -91,6 +95,7 @@ def anonymise_due(session: Session, clock: Clock, actor: Actor, years: int, *,
                 counts["attachments"] = removed
             case.anonymised_at = now
             case.transferred_to = None if case.transferred_to is None else ERASED
+            case.special_groups = None
             session.add(case)
             session.flush()
             audit.record(session, at=now, actor=actor, action="case.anonymised", case_id=case.id,
@@ -134,6 +139,10 @@ def _erase_case(session: Session, case: Case) -> dict[str, int]:
         (Service, {"note": None}),
         (Review, {"findings": ERASED}),
         (Note, {"text": ERASED}),
+        (DetailedAssessment, {"information": ERASED, "needs": ERASED, "attendees": ERASED, "agreed": ERASED}),
+        (PlanMeasure, {"description": ERASED, "responsible": None}),
+        (EmergencyDecision, {"measures": ERASED, "alternative_care": None}),
+        (Consent, {"carer_name": None, "note": None}),
     ):
         # Through the ORM, not a bulk UPDATE of literals, so the values are encrypted like any.
         rows = list(session.execute(select(model).where(col(model.case_id) == case.id)).scalars())
