@@ -123,7 +123,7 @@ def _trigger(name: str) -> Trigger:
                            f"There is no trigger '{name}'.") from None
 
 
-def _form_page(ctx: Ctx, head: queries.CaseHead, trigger: Trigger, values: dict[str, str],
+def _form_page(ctx: Ctx, head: queries.CaseHead, trigger: Trigger, values: forms.Values,
                errors: dict[str, str], status: int = 200, changes: list[Any] | None = None,
                general: str | None = None) -> Response:
     spec = SPECS[trigger]
@@ -150,16 +150,19 @@ def step_form(ctx: StaffCtx, code: str, name: str) -> Response:
 @router.post("/{code}/do/{name}")
 async def step_post(ctx: StaffCtx, code: str, name: str) -> Response:
     values = await form(ctx)
+    # Every value of a name (a group of checkboxes posts its name once a box), for the form's fields.
+    posted = forms.posted((await ctx.request.form()).multi_items())
     trigger = _trigger(name)
     spec = SPECS[trigger]
+    rows = forms.posted_rows(spec.input, posted)  # which posted row each item of a list came from
     with ctx.rt.db.read() as session:
         head = queries.case_head(session, ctx.actor, code)
     seen = queries.CaseHead(head.code, head.state, _int(values.get("expected_version"), 0) or 0,
                             _int(values.get("seen_seq"), 0) or 0)
     try:
-        data = spec.input.model_validate(forms.parse(spec.input, values))
+        data = spec.input.model_validate(forms.parse(spec.input, posted))
     except ValidationError as e:
-        return _form_page(ctx, seen, trigger, values, forms.errors_of(e, ctx.lang), 422)
+        return _form_page(ctx, seen, trigger, posted, forms.errors_of(e, ctx.lang, rows), 422)
     try:
         with ctx.rt.db.write() as session:
             workflow.advance(session, ctx.rt.clock, ctx.actor, code, trigger.value, data, seen.version,
@@ -169,15 +172,16 @@ async def step_post(ctx: StaffCtx, code: str, name: str) -> Response:
             changes = queries.changes_since(session, ctx.actor, code, seen.last_seq)
         # The form comes back with the new version: what the person typed is kept, and they
         # decide, having seen what changed, whether to send it again.
-        return _form_page(ctx, head, trigger, values, {}, 409, changes=changes)
+        return _form_page(ctx, head, trigger, posted, {}, 409, changes=changes)
     except GuardFailed as e:
         message = ctx.lang.pair(e.message_vi, e.message_en)
-        field = e.field or ""
-        known = {i.name for i in _flatten(forms.inputs(spec.input, ctx.lang, set(), {}))}
-        return _form_page(ctx, seen, trigger, values, {field: message} if field in known else {}, 422,
+        field = forms.input_name(e.field or "", rows)
+        known = {i.name for i in _flatten(forms.fill(forms.inputs(spec.input, ctx.lang, set(), {}), posted, {}))}
+        return _form_page(ctx, seen, trigger, posted, {field: message} if field in known else {}, 422,
                           general=None if field in known else message)
     except InvalidInput as e:
-        return _form_page(ctx, seen, trigger, values, {e.field or "": ctx.lang.pair(e.message_vi, e.message_en)},
+        return _form_page(ctx, seen, trigger, posted,
+                          {forms.input_name(e.field or "", rows): ctx.lang.pair(e.message_vi, e.message_en)},
                           422, general=ctx.lang.pair(e.message_vi, e.message_en))
     return redirect(ctx, f"/desk/cases/{code}?ok={trigger.value}")
 
