@@ -12,7 +12,17 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from models import Case, Database, Place, Report
-from models.enums import AgencyKind, ClosureReason, ReviewOutcome, RiskLevel, Role, ServiceKind
+from models.enums import (
+    AgencyKind,
+    ClosureReason,
+    ConsentAnswer,
+    LegalGround,
+    MeasureKind,
+    ReviewOutcome,
+    RiskLevel,
+    Role,
+    ServiceKind,
+)
 from states.cases import referrals
 from states.identity.accounts import KEY_PREFIX, UserIn, create_user
 from states.identity.actors import PUBLIC, SYSTEM, Actor
@@ -25,10 +35,15 @@ from states.lifecycle import workflow
 from states.lifecycle.commands import (
     AssessData,
     CloseData,
+    ConsentData,
     DecisionData,
+    DetailData,
     EmergencyActionData,
+    EmergencyDecisionData,
+    MeasureData,
     PlanData,
     ReviewData,
+    RiskFactors,
     ServiceData,
 )
 from states.records import directory
@@ -152,7 +167,8 @@ def _file_and_move(db: Database, policy: CommunePolicy, actors: dict[Role, Actor
     with db.read() as s:
         code = s.execute(select(col(Case.code)).join(Report, col(Report.case_id) == col(Case.id)).where(
             col(Report.tracking_code) == result.response["tracking_code"])).scalar_one()
-    steps = _steps(PROGRESS[i], received, i)
+    crime = PROGRESS[i] >= 1 and bool(set(FORMS[i]) & {"violence", "sexual_abuse", "trafficking"})
+    steps = _steps(PROGRESS[i], received, i, crime)
     worker, chair = actors[Role.CASE_WORKER], actors[Role.CHAIR]
     head = actors[Role.HEAD]
     version = 1
@@ -163,16 +179,21 @@ def _file_and_move(db: Database, policy: CommunePolicy, actors: dict[Role, Actor
         with db.write() as s:
             version = workflow.advance(s, clock, {"w": worker, "c": chair, "h": head}[who], code,
                                        trigger, data, version, policy).version
-    if PROGRESS[i] >= 1 and set(FORMS[i]) & {"violence", "sexual_abuse", "trafficking"}:
+    if crime:
         # Crimes go to the police: the demo's police account then has cases to read.
         clock.advance(timedelta(hours=1))
         with db.write() as s:
             referrals.refer(s, clock, worker, code, "CA", policy)
 
 
-def _steps(progress: int, received: Any, i: int) -> list[tuple[str, Any, str]]:
+def _factors(level: RiskLevel) -> RiskFactors:
+    return RiskFactors(severity=level, abuser_access=level, safety_obstacles=RiskLevel.MEDIUM,
+                       self_protection=level)
+
+
+def _steps(progress: int, received: Any, i: int, crime: bool) -> list[tuple[str, Any, str]]:
     emergency = i % 4 == 2
-    assess = AssessData(risk_level=RiskLevel.HIGH if emergency else RiskLevel.MEDIUM, emergency=emergency,
+    assess = AssessData(factors=_factors(RiskLevel.HIGH if emergency else RiskLevel.MEDIUM), emergency=emergency,
                         emergency_action=EmergencyActionData(
                             action_taken="Đưa trẻ đến Trạm Y tế sơ cứu; tách khỏi người gây hại.",
                             who_was_called="Công an xã; Trạm Y tế xã", done_at=received + timedelta(hours=3),
@@ -184,16 +205,37 @@ def _steps(progress: int, received: Any, i: int) -> list[tuple[str, Any, str]]:
         return [("propose_closure", unfounded, "h"), ("close", unfounded, "c")]
     if progress >= 1:
         steps.append(("assess", assess, "w"))
+        if emergency:
+            steps.append(("decide_emergency", EmergencyDecisionData(
+                measures="Đưa trẻ đến Trạm Y tế; tạm thời cách ly trẻ khỏi người gây hại.",
+                decided_at=received + timedelta(hours=2), separation=True,
+                alternative_care="Nhà người thân (giả lập)"), "c"))
+        if crime:  # the police are given the case under criminal procedure (Luật Trẻ em Art. 21)
+            steps.append(("record_consent", ConsentData(legal_ground=LegalGround.CRIMINAL_PROCEDURE), "w"))
     if progress >= 2:
-        steps.append(("submit_plan", PlanData(goals="Bảo đảm an toàn cho trẻ.",
-                                              measures="Tư vấn gia đình; theo dõi hằng tuần."), "w"))
+        start = received.date() + timedelta(days=3)
+        steps.append(("detail_assess", DetailData(
+            information="Đã gặp trẻ, gia đình và nhà trường; xác minh thông tin ban đầu.",
+            needs="Trẻ cần hỗ trợ tâm lý và được theo dõi an toàn tại nhà.",
+            meeting_at=received + timedelta(hours=10), attendees="Công chức VH-XH; Trạm Y tế xã; Công an xã",
+            agreed="Thống nhất lập kế hoạch hỗ trợ tâm lý và thăm gia đình hằng tuần."), "w"))
+        steps.append(("submit_plan", PlanData(goals="Bảo đảm an toàn cho trẻ.", measures=[
+            MeasureData(kind=MeasureKind.MEDICAL_PSYCHOLOGICAL, description="Hỗ trợ tâm lý cho trẻ.",
+                        agency_code="TYT", starts_on=start, ends_on=start + timedelta(days=60)),
+            MeasureData(kind=MeasureKind.CARER_COUNSELLING, description="Tư vấn gia đình; thăm hằng tuần.",
+                        responsible="Công chức Văn hoá - Xã hội", starts_on=start,
+                        ends_on=start + timedelta(days=90))]), "w"))
     if progress >= 3:
         steps.append(("approve_plan", DecisionData(note="Đồng ý."), "c"))
     if progress >= 4:
+        if not crime:
+            steps.append(("record_consent", ConsentData(child_answer=ConsentAnswer.GIVEN,
+                                                        carer_answer=ConsentAnswer.GIVEN,
+                                                        carer_name="Người chăm sóc (giả lập)"), "w"))
         steps.append(("start_service", ServiceData(kind=ServiceKind.PSYCHOLOGICAL, agency_code="TYT",
-                                                   started_on=date.today() - timedelta(days=5)), "w"))
+                                                   started_on=date.today() - timedelta(days=5), measure_no=1), "w"))
     if progress >= 5:
-        steps.append(("review", ReviewData(findings="Trẻ đã ổn định.", risk_level=RiskLevel.LOW,
+        steps.append(("review", ReviewData(findings="Trẻ đã ổn định.", factors=_factors(RiskLevel.LOW),
                                            outcome=ReviewOutcome.CLOSE), "w"))
         steps.append(("close", CloseData(reason=ClosureReason.NO_LONGER_AT_RISK), "c"))
     return steps
