@@ -112,8 +112,9 @@ def case_detail(session: Session, case: Case, place_code: str | None, forms: lis
             DetailedAssessmentView.model_validate(d, from_attributes=True)
             for d in _rows(session, DetailedAssessment, case.id, DetailedAssessment.id)]
         shown["special_groups"] = list(case.special_groups or [])
+        measure_rows = _rows(session, PlanMeasure, case.id, PlanMeasure.number)
         measures: dict[int, list[MeasureView]] = {}
-        for m in _rows(session, PlanMeasure, case.id, PlanMeasure.number):
+        for m in measure_rows:
             agency = agencies.get(m.agency_id)
             measures.setdefault(m.plan_id, []).append(MeasureView(
                 number=m.number, kind=m.kind, description=m.description, agency_code=agency.code if agency else None,
@@ -126,7 +127,7 @@ def case_detail(session: Session, case: Case, place_code: str | None, forms: lis
             for p in _rows(session, Plan, case.id, Plan.id)]
         shown["consents"] = [ConsentView.model_validate(c, from_attributes=True)
                              for c in _rows(session, Consent, case.id, Consent.id)]
-        numbers = {m.id: m.number for m in _rows(session, PlanMeasure, case.id, PlanMeasure.id)}
+        numbers = {m.id: m.number for m in measure_rows}
         shown["services"] = [_service(s, agencies, numbers) for s in services]
         shown["reviews"] = [
             ReviewView(id=r.id, reviewed_at=r.reviewed_at, findings=r.findings,
@@ -172,7 +173,8 @@ def _emergency(session: Session, case: Case) -> list[EmergencyActionView]:
             for e in _rows(session, EmergencyAction, case.id, EmergencyAction.id)]
 
 
-def _service(s: Service, agencies: dict[int | None, Agency], numbers: dict[int | None, int] | None = None) -> ServiceView:
+def _service(s: Service, agencies: dict[int | None, Agency],
+             numbers: dict[int | None, int] | None = None) -> ServiceView:
     agency = agencies.get(s.agency_id)
     return ServiceView(id=s.id, kind=s.kind, agency_code=agency.code if agency else None,
                        started_on=s.started_on, ended_on=s.ended_on, note=s.note,

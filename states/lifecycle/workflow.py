@@ -12,7 +12,18 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from models import Case, Child, DetailedAssessment, EmergencyAction, EmergencyDecision, Note, Official, Plan, Review, Service
+from models import (
+    Case,
+    Child,
+    DetailedAssessment,
+    EmergencyAction,
+    EmergencyDecision,
+    Note,
+    Official,
+    Plan,
+    Review,
+    Service,
+)
 from models.enums import CaseState, Event, PlanStatus, Trigger
 from states.access.permissions import authorize_any_trigger, authorize_trigger
 from states.access.scope import require_case_write
