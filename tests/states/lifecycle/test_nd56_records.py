@@ -405,3 +405,29 @@ def test_the_records_are_in_the_staff_view_and_withheld_from_an_agency(flow: Flo
     assert {"risk_ratings", "detailed_assessments", "plans", "consents", "special_groups",
             "emergency_decisions"} <= set(view.withheld)
     assert view.plans == [] and view.detailed_assessments == []
+
+
+def test_retention_erases_the_new_records_private_text(flow: Flow) -> None:
+    from states.records.retention import ERASED, anonymise_due
+
+    code = flow.open([(W, "assess", ASSESS | {"case_type": "special_circumstances", "special_groups": ["hiv"]}),
+                      (CHAIR, "decide_emergency", {"measures": "Cách ly trẻ (giả lập)", "decided_at": T0.isoformat(),
+                                                   "alternative_care": "Nhà bà ngoại"}),
+                      (W, "detail_assess", DETAIL), (W, "submit_plan", PLAN), (CHAIR, "approve_plan", {}),
+                      (W, "record_consent", CONSENT | {"note": "Mẹ đồng ý (giả lập)"}),
+                      (W, "review", {"findings": "Ổn định", "factors": FACTORS["low"], "outcome": "close"}),
+                      (CHAIR, "close", {"reason": "no_longer_at_risk"})])
+    flow.clock.advance(timedelta(days=366 * 5 + 2))
+    with flow.db.write() as s:
+        result = anonymise_due(s, flow.clock, flow.commune.actors[Role.ADMIN], 5)
+    assert result.cases == [code]
+    assert flow.case(code).special_groups is None
+    [detail] = flow.rows(DetailedAssessment, code)
+    assert (detail.information, detail.attendees, detail.agreed) == (ERASED, ERASED, ERASED)
+    [measure] = flow.rows(PlanMeasure, code)
+    assert (measure.description, measure.responsible) == (ERASED, None)
+    [decision] = flow.rows(EmergencyDecision, code)
+    assert (decision.measures, decision.alternative_care) == (ERASED, None)
+    [consent] = flow.rows(Consent, code)
+    assert (consent.carer_name, consent.note, consent.carer_answer) == (None, None, "given")
+    assert [r.derived_level for r in flow.rows(RiskRating, code)] == ["medium", "low"]  # kept for statistics
