@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
-from models import AuditEvent, Case, CaseAbuseForm, Place, Report
+from models import Agency, AuditEvent, Case, CaseAbuseForm, Place, Report
 from states.access import log as access_log
 from states.access.permissions import authorize, authorize_trigger
 from states.access.scope import View, agency_of, require_case_write, scope_rows, view_for
@@ -166,6 +166,21 @@ def case_head(session: Session, actor: Actor, code: str, for_trigger: str | None
         require_case_write(session, actor, case, for_trigger)
     last = session.execute(select(func.max(col(AuditEvent.seq))).where(col(AuditEvent.case_id) == case.id)).scalar()
     return CaseHead(case.code, case.state, case.version, int(last or 0))
+
+
+def plan_measure_choices(session: Session, actor: Actor, code: str) -> list[tuple[int, str, str | None]]:
+    """The approved plan's measures as a service form offers them: number, kind and agency code
+    (no description: a choice list is not a read of the plan's private text)."""
+    from states.lifecycle.effects import approved_plan, plan_measures
+
+    authorize(actor, "case.read")
+    case, _ = _find(session, code)
+    view_for(session, actor, case)
+    plan = approved_plan(session, case.id)
+    if plan is None:
+        return []
+    agencies = {a.id: a.code for a in session.execute(select(Agency)).scalars()}
+    return [(m.number, m.kind, agencies.get(m.agency_id)) for m in plan_measures(session, plan.id)]
 
 
 def changes_since(session: Session, actor: Actor, code: str, seq: int) -> list[TimelineEntry]:

@@ -182,7 +182,7 @@ class ServiceData(Command):
     started_on: date | None = Field(None, json_schema_extra=label("Ngày bắt đầu", "Start date"))
     measure_no: int | None = Field(None, ge=1, le=20, json_schema_extra=label(
         "Thực hiện biện pháp số", "Carries out measure no.", "Số thứ tự trong kế hoạch đã duyệt",
-        "Its number in the approved plan"))
+        "Its number in the approved plan", choices="measures"))
     note: Text2000 | None = Field(None, json_schema_extra=label("Ghi chú", "Note"))
 
 

@@ -79,6 +79,8 @@ def test_the_whole_record_through_the_forms(desk: Desk, runtime: Runtime, commun
             None, "Công chức VH-XH"]
 
     done(chair, post(chair, code, "approve_plan", {"note": "Đồng ý"}))
+    service_form = worker.get(f"/desk/cases/{code}/do/start_service").text
+    assert '<option value="2"' in service_form and "1 · Chăm sóc y tế, trị liệu tâm lý, phục hồi · " in service_form
     no_consent = post(worker, code, "start_service", {"kind": "medical", "agency_code": "TYT",
                                                       "started_on": "2026-03-05", "measure_no": "1"})
     assert no_consent.status_code == 422 and "đồng ý chia sẻ" in no_consent.text

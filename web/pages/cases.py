@@ -131,8 +131,11 @@ def _form_page(ctx: Ctx, head: queries.CaseHead, trigger: Trigger, values: forms
     with ctx.rt.db.read() as session:
         agencies = [(a.code, ctx.lang.pair(a.name_vi, a.name_en)) for a in list_agencies(session, ctx.actor)]
         who = names_for_refs(session, {c.actor for c in changes or []})
+        names = dict(agencies)
+        measures = [(str(n), " · ".join(filter(None, [str(n), ctx.lang.label(kind), names.get(agency or "")])))
+                    for n, kind, agency in queries.plan_measure_choices(session, ctx.actor, head.code)]
     items = forms.fill(forms.inputs(spec.input, ctx.lang, forms.required_fields(step),
-                                    {"agencies": agencies}), values, errors)
+                                    {"agencies": agencies, "measures": measures}), values, errors)
     title = ctx.lang.pair(step.label_vi, step.label_en) if step else ctx.lang.pair(spec.label_vi, spec.label_en)
     return render(ctx, "cases/step.html", status, title=title, head=head, trigger=trigger.value, items=items,
                   changes=changes or [], general=general, who=who,
