@@ -118,7 +118,8 @@ SPECS: dict[Trigger, TriggerSpec] = {spec.trigger: spec for spec in (
                            Event.EMERGENCY_FOUND})),
     _spec(Trigger.DECIDE_EMERGENCY, "Quyết định bảo vệ khẩn cấp (Chủ tịch)", "Emergency protection decision "
           "(the chair)", EmergencyDecisionData, effects.decide_emergency,
-          [((S.RECEIVED, S.ASSESSED), None, (g.decision_measures_given, g.decided_at_given), CHAIR)]),
+          [((S.RECEIVED, S.ASSESSED), None, (g.decision_measures_given, g.decided_at_given), CHAIR)],
+          emits=frozenset({Event.SEPARATED_FROM_CARER})),
     _spec(Trigger.RECORD_EMERGENCY, "Ghi nhận bảo vệ khẩn cấp", "Record emergency protection",
           EmergencyActionData, effects.record_emergency,
           [((S.RECEIVED, S.ASSESSED), None, (g.action_taken_given, g.who_was_called_given, g.done_at_given),

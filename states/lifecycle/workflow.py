@@ -119,7 +119,8 @@ def _deadline_events(session: Session, case: Case, trigger: str,
     """The events this command means for the deadlines, beyond the trigger itself, and when
     those recorded after the fact happened: emergency protection is met, and a separation
     starts, when it was done (`done_at`), not when it is typed in; a separation ends at
-    `ended_at`."""
+    `ended_at`; the chair's emergency decision is met, and the separation it decides starts
+    (unless one already runs), at `decided_at`."""
     out, at = [trigger], {}
     if isinstance(data, AssessData):
         if data.emergency_action is not None and data.emergency_action.done_at is not None:
@@ -148,6 +149,9 @@ def _deadline_events(session: Session, case: Case, trigger: str,
         at[trigger] = data.ended_at
     if isinstance(data, EmergencyDecisionData) and data.decided_at is not None:
         at[trigger] = data.decided_at
+        if data.separation:  # the separation's 15 days run from the chair's decision at the latest
+            out.append(Event.SEPARATED_FROM_CARER)
+            at[Event.SEPARATED_FROM_CARER.value] = data.decided_at
     return out, at
 
 

@@ -431,3 +431,17 @@ def test_retention_erases_the_new_records_private_text(flow: Flow) -> None:
     [consent] = flow.rows(Consent, code)
     assert (consent.carer_name, consent.note, consent.carer_answer) == (None, None, "given")
     assert [r.derived_level for r in flow.rows(RiskRating, code)] == ["medium", "low"]  # kept for statistics
+
+
+def test_the_chairs_decision_to_separate_starts_the_15_days_from_its_decided_at(flow: Flow) -> None:
+    """Worked example: decided 08:30 on 2/3; the child's separation may last until 08:30 on 17/3.
+    An action recorded later that separates the child does not start a second limit."""
+    code = flow.open()
+    decided = RECEIVED_AT + timedelta(minutes=30)
+    flow.fire(CHAIR, code, "decide_emergency", {"measures": "Tạm thời cách ly trẻ", "separation": True,
+                                                "decided_at": decided.isoformat()})
+    separation = _deadline(flow, code, "temporary_separation")
+    assert (separation.starts_at, separation.due_at) == (decided, decided + timedelta(days=15))
+    flow.fire(W, code, "record_emergency", {"action_taken": "Đưa trẻ đến nhà bà ngoại", "who_was_called": "Công an xã",
+                                            "done_at": T0.isoformat(), "separated_from_carer": True})
+    assert _deadline(flow, code, "temporary_separation").due_at == decided + timedelta(days=15)
