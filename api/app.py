@@ -19,6 +19,7 @@ from api.ratelimit import Limiter, RateLimit, RateLimited
 from api.ratelimit import handle as rate_limited
 from api.routers import attachments as case_attachments
 from api.routers import auth, cases, deadlines, directory, exports, oversight, reports, users, webhooks
+from api.routers import prints as case_prints
 from api.routers import search as case_search
 
 STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
@@ -92,6 +93,7 @@ def create_app(runtime: Runtime, *, max_body_bytes: int = 256 * 1024,
     app.include_router(webhooks.router)
     app.include_router(oversight.router)
     app.include_router(exports.router)
+    app.include_router(case_prints.router)
     app.include_router(auth.router)
     app.include_router(users.router)
     return app

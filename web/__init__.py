@@ -20,3 +20,4 @@ def install(app: FastAPI) -> None:
     from web.pages import prints  # printouts of a case (Mẫu 01–06, .docx)
 
     app.include_router(prints.router)
+    app.state.case_printer = prints.layout  # the API's print routes (api/routers/prints.py) lay out with it

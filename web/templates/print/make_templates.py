@@ -7,13 +7,17 @@ table rows). Run it after changing the layout, and commit the .docx it writes:
 The page is A4 with the margins and type of an administrative document (Nghị định 30/2020:
 Times New Roman 13 pt; margins top and bottom 20 mm, left 30 mm, right 15 mm). Each sheet
 starts with the issuing body (left) and the Quốc hiệu and tiêu ngữ (right), then the number and
-the place and date, the title, the rows and texts, what was withheld, and the signature blocks."""
+the place and date, the title, the rows and texts, what was withheld, and the signature blocks.
+A text may have a table under it (`Grid`, web/print_sheet.py), one of two shapes: the risk
+factors (4 columns, the level ticked) or the plan's measures (6 columns); its head row repeats
+on each page a long table runs over."""
 
 from pathlib import Path
 
 from docx import Document
 from docx.enum.table import WD_TABLE_ALIGNMENT
 from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_BREAK
+from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.shared import Mm, Pt
 from docx.table import _Cell
@@ -21,6 +25,9 @@ from docx.table import _Cell
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "ho-so.docx"
 CENTER, RIGHT = WD_ALIGN_PARAGRAPH.CENTER, WD_ALIGN_PARAGRAPH.RIGHT
+# Column widths (mm) of the two tables a text may have; each adds up to the text width, 165 mm.
+FACTOR_WIDTHS = (93, 24, 24, 24)
+MEASURE_WIDTHS = (10, 33, 44, 36, 21, 21)
 
 
 def build() -> None:
@@ -85,10 +92,21 @@ def build() -> None:
         row.cells[0].width, row.cells[1].width = Mm(55), Mm(110)
     para(body, "{%p endif %}")
     para(body, "{%p for t in s.texts %}")
-    para(body, "{%p if t.heading %}")
+    para(body, "{%p if t.heading and t.center %}")
+    para(body, "{{ t.heading }}", bold=True, align=CENTER)
+    para(body, "{%p endif %}")
+    para(body, "{%p if t.heading and not t.center %}")
     para(body, "{{ t.heading }}", bold=True)
     para(body, "{%p endif %}")
+    para(body, "{%p if t.body %}")
     para(body, "{{ t.body }}")
+    para(body, "{%p endif %}")
+    para(body, "{%p if t.grid and t.grid.ticked %}")
+    grid(doc, FACTOR_WIDTHS, ticked=True)
+    para(body, "{%p endif %}")
+    para(body, "{%p if t.grid and not t.grid.ticked %}")
+    grid(doc, MEASURE_WIDTHS, ticked=False)
+    para(body, "{%p endif %}")
     para(body, "{%p endfor %}")
     para(body, "{%p if s.withheld %}")
     para(body, "{{ s.withheld }}", italic=True)
@@ -109,6 +127,33 @@ def build() -> None:
     para(body, "{%p endif %}")
     para(body, "{%p endfor %}")
     doc.save(str(OUT))
+
+
+def grid(doc: object, widths: tuple[int, ...], *, ticked: bool) -> None:
+    """A text's table: the head row (repeated on each page), then one row per `t.grid.rows`. In
+    the factors' table the levels' cells are centred and bold (the tick)."""
+    table = doc.add_table(rows=4, cols=len(widths))  # type: ignore[attr-defined]
+    table.style = doc.styles["Table Grid"]  # type: ignore[attr-defined]
+    table.alignment = WD_TABLE_ALIGNMENT.CENTER
+    for row in table.rows:
+        for c, width in zip(row.cells, widths, strict=True):
+            c.width = Mm(width)
+    head = table.rows[0]
+    head._tr.get_or_add_trPr().append(OxmlElement("w:tblHeader"))
+    for i, c in enumerate(head.cells):
+        p = c.paragraphs[0]
+        p.alignment = CENTER
+        run = p.add_run(f"{{{{ t.grid.head[{i}] }}}}")
+        run.bold, run.font.size = True, Pt(12)
+    table.cell(1, 0).paragraphs[0].add_run("{%tr for r in t.grid.rows %}")
+    for i, c in enumerate(table.rows[2].cells):
+        p = c.paragraphs[0]
+        run = p.add_run(f"{{{{ r[{i}] }}}}")
+        run.font.size = Pt(12)
+        if (ticked and i > 0) or (not ticked and i in (0, 4, 5)):
+            p.alignment = CENTER
+        run.bold = ticked and i > 0
+    table.cell(3, 0).paragraphs[0].add_run("{%tr endfor %}")
 
 
 if __name__ == "__main__":
