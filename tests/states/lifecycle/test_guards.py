@@ -8,6 +8,7 @@ import pytest
 from models.enums import CaseState, ClosureReason, ReviewOutcome
 from states.lifecycle import guards as g
 from states.lifecycle.machine import STEPS
+from tests.payloads import CONSENT, DETAIL, FACTORS, LEGAL_GROUND, MEASURES, measures
 
 FACTS = g.CaseFacts(state=CaseState.ASSESSED.value)
 DONE_AT = datetime.fromisoformat("2026-03-02T08:30:00+07:00")
@@ -16,20 +17,26 @@ ACTION = {"action_taken": "Đưa trẻ đến nhà bà ngoại (giả lập)", "
 
 # (guard, the field it requires, a good value for that field)
 REQUIRED: list[tuple[g.Guard, str, Any]] = [
-    (g.risk_level_given, "risk_level", "high"),
+    *[(guard, f"factors.{name}", "high") for guard, name in zip(g.factors_rated, g.FACTOR_NAMES, strict=True)],
     (g.emergency_decided, "emergency", True),
     (g.plan_goals_given, "goals", "Trẻ được an toàn"),
-    (g.plan_measures_given, "measures", "Tư vấn gia đình"),
+    (g.measures_given, "measures", MEASURES),
     (g.service_kind_given, "kind", "psychological"),
     (g.service_agency_given, "agency_code", "TYT"),
     (g.service_start_given, "started_on", "2026-03-03"),
     (g.review_findings_given, "findings", "Ổn định"),
-    (g.review_risk_given, "risk_level", "low"),
     (g.review_outcome_given, "outcome", "continue"),
     (g.reason_given, "reason", "Có thông tin mới"),
     (g.action_taken_given, "action_taken", "Tách trẻ khỏi người gây hại"),
     (g.who_was_called_given, "who_was_called", "Trạm y tế"),
     (g.done_at_given, "done_at", DONE_AT),
+    (g.detail_information_given, "information", DETAIL["information"]),
+    (g.detail_needs_given, "needs", DETAIL["needs"]),
+    (g.meeting_at_given, "meeting_at", DONE_AT),
+    (g.attendees_given, "attendees", DETAIL["attendees"]),
+    (g.agreed_given, "agreed", DETAIL["agreed"]),
+    (g.decision_measures_given, "measures", "Đưa trẻ tới nhà người thân (giả lập)"),
+    (g.decided_at_given, "decided_at", DONE_AT),
     (g.extension_end_given, "ends_at", DONE_AT),
     (g.separation_outcome_given, "outcome", "returned_to_family"),
     (g.separation_end_given, "ended_at", DONE_AT),
@@ -39,8 +46,15 @@ REQUIRED_IDS = [field + ":" + guard.__name__ for guard, field, _ in REQUIRED]
 OTHER_GUARDS_TESTED_BELOW = {
     g.emergency_action_complete_if_given, g.no_plan_pending, g.plan_submitted,
     g.early_closure_reason, g.final_closure_reason, g.closing_review_if_safe,
-    g.child_separated, g.extension_ends_later,
+    g.child_separated, g.extension_ends_later, g.factors_complete_if_given, g.special_groups_if_special,
+    g.detailed_assessment_done, g.measures_complete, g.measure_named_if_planned, g.consent_or_ground,
 }
+
+
+def _given(field: str, value: Any) -> dict[str, Any]:
+    """`{field: value}`, nested for a dotted field (factors.severity -> {"factors": {"severity": ...}})."""
+    head, _, rest = field.partition(".")
+    return {head: _given(rest, value) if rest else value}
 
 
 def test_every_guard_the_lifecycle_uses_is_tested_here() -> None:
@@ -51,14 +65,14 @@ def test_every_guard_the_lifecycle_uses_is_tested_here() -> None:
 
 @pytest.mark.parametrize(("guard", "field", "value"), REQUIRED, ids=REQUIRED_IDS)
 def test_required_field_guard_passes_when_the_field_is_given(guard: g.Guard, field: str, value: Any) -> None:
-    assert guard(FACTS, {field: value}) is None
+    assert guard(FACTS, _given(field, value)) is None
 
 
 @pytest.mark.parametrize(("guard", "field", "value"), REQUIRED, ids=REQUIRED_IDS)
 @pytest.mark.parametrize("data_kind", ["missing", "none", "only_other_fields"])
 def test_required_field_guard_names_the_missing_field_with_rule_required(
         guard: g.Guard, field: str, value: Any, data_kind: str) -> None:
-    data = {"missing": {}, "none": {field: None}, "only_other_fields": {"note": "x", "zz": value}}[data_kind]
+    data = {"missing": {}, "none": _given(field, None), "only_other_fields": {"note": "x", "zz": value}}[data_kind]
     violation = guard(FACTS, data)
     assert violation is not None
     assert (violation.field, violation.rule) == (field, "required")
@@ -217,3 +231,113 @@ def test_an_extension_must_end_after_the_current_limit(minutes: int, ok: bool) -
     if violation is not None:
         assert (violation.field, violation.rule) == ("ends_at", "after_current_limit")
     assert g.extension_ends_later(SEPARATED, {}) is None  # a missing end is requires_ends_at's
+
+
+# --- the risk factors (Mẫu 02, 03, 06) and special groups -------------------------------------
+
+@pytest.mark.parametrize("name", list(g.FACTOR_NAMES))
+def test_a_missing_factor_is_named_even_beside_the_others(name: str) -> None:
+    data = {"factors": FACTORS["medium"] | {name: None}}
+    violations = [v for guard in g.factors_rated if (v := guard(FACTS, data)) is not None]
+    assert [(v.field, v.rule) for v in violations] == [(f"factors.{name}", "required")]
+
+
+def test_a_re_rating_is_all_four_factors_or_none() -> None:
+    assert g.factors_complete_if_given(FACTS, {}) is None
+    assert g.factors_complete_if_given(FACTS, {"factors": None}) is None
+    assert g.factors_complete_if_given(FACTS, {"factors": {name: None for name in g.FACTOR_NAMES}}) is None
+    assert g.factors_complete_if_given(FACTS, {"factors": FACTORS["low"]}) is None
+    violation = g.factors_complete_if_given(FACTS, {"factors": FACTORS["low"] | {"self_protection": None}})
+    assert violation is not None
+    assert (violation.field, violation.rule) == ("factors.self_protection", "required")
+
+
+def test_a_child_in_special_circumstances_needs_a_group() -> None:
+    for data in ({"case_type": "special_circumstances"}, {"case_type": "special_circumstances", "special_groups": []}):
+        violation = g.special_groups_if_special(FACTS, data)
+        assert violation is not None
+        assert (violation.field, violation.rule) == ("special_groups", "required_for_special_circumstances")
+    assert g.special_groups_if_special(FACTS, {"case_type": "special_circumstances",
+                                               "special_groups": ["orphaned"]}) is None
+    assert g.special_groups_if_special(FACTS, {"case_type": "abused"}) is None
+
+
+# --- the detailed assessment (Mẫu 03) and the plan's measures (Mẫu 04) -------------------------
+
+def test_the_plan_needs_a_detailed_assessment_first() -> None:
+    violation = g.detailed_assessment_done(FACTS, {"goals": "x", "measures": MEASURES})
+    assert violation is not None
+    assert (violation.field, violation.rule) == ("detailed_assessment", "detailed_assessment_required")
+    assert g.detailed_assessment_done(g.CaseFacts("assessed", has_detailed_assessment=True), {}) is None
+
+
+def test_an_empty_list_of_measures_is_no_measure() -> None:
+    violation = g.measures_given(FACTS, {"measures": []})
+    assert violation is not None and (violation.field, violation.rule) == ("measures", "required")
+
+
+def test_complete_measures_pass() -> None:
+    assert g.measures_complete(FACTS, {"measures": MEASURES}) is None
+    assert g.measures_complete(FACTS, {"measures": measures("x", agency_code="TYT") * 2}) is None
+    assert g.measures_complete(FACTS, {"measures": [MEASURES[0] | {"responsible": None, "agency_code": "TYT"}]}) is None
+
+
+@pytest.mark.parametrize("missing", ["kind", "description", "starts_on", "ends_on"])
+def test_an_incomplete_measure_names_its_row_and_field(missing: str) -> None:
+    data = {"measures": [MEASURES[0], MEASURES[0] | {missing: None}]}
+    violation = g.measures_complete(FACTS, data)
+    assert violation is not None
+    assert (violation.field, violation.rule) == (f"measures.1.{missing}", "required")
+
+
+def test_a_measure_names_an_agency_or_a_person() -> None:
+    violation = g.measures_complete(FACTS, {"measures": [MEASURES[0] | {"responsible": None, "agency_code": None}]})
+    assert violation is not None
+    assert (violation.field, violation.rule) == ("measures.0.responsible", "agency_or_person_required")
+
+
+def test_a_measure_ends_on_or_after_it_starts() -> None:
+    violation = g.measures_complete(FACTS, {"measures": [MEASURES[0] | {"starts_on": "2026-03-02",
+                                                                          "ends_on": "2026-03-01"}]})
+    assert violation is not None
+    assert (violation.field, violation.rule) == ("measures.0.ends_on", "not_before_start")
+    assert g.measures_complete(FACTS, {"measures": [MEASURES[0] | {"starts_on": "2026-03-02",
+                                                                     "ends_on": "2026-03-02"}]}) is None
+
+
+def test_a_service_names_a_measure_of_the_approved_plan() -> None:
+    planned = g.CaseFacts("intervened", approved_measures=2)
+    violation = g.measure_named_if_planned(planned, {"kind": "medical"})
+    assert violation is not None and (violation.field, violation.rule) == ("measure_no", "required")
+    violation = g.measure_named_if_planned(planned, {"measure_no": 3})
+    assert violation is not None and (violation.field, violation.rule) == ("measure_no", "known_measure")
+    assert g.measure_named_if_planned(planned, {"measure_no": 2}) is None
+    # A plan from before measures (none numbered): no measure to name, and none may be named.
+    assert g.measure_named_if_planned(g.CaseFacts("intervened"), {}) is None
+    violation = g.measure_named_if_planned(g.CaseFacts("intervened"), {"measure_no": 1})
+    assert violation is not None and (violation.field, violation.rule) == ("measure_no", "known_measure")
+
+
+# --- consent before sharing the child's data -------------------------------------------------
+
+def test_consent_or_a_legal_ground_passes() -> None:
+    assert g.consent_or_ground(FACTS, CONSENT) is None
+    assert g.consent_or_ground(FACTS, LEGAL_GROUND) is None
+    assert g.consent_or_ground(FACTS, CONSENT | {"child_answer": "refused", "carer_answer": "refused"}) is None
+
+
+def test_consent_without_the_carers_answer_or_a_ground_is_refused_naming_carer_answer() -> None:
+    for data in ({}, {"child_answer": "given"}, {"note": "x"}):
+        violation = g.consent_or_ground(FACTS, data)
+        assert violation is not None
+        assert (violation.field, violation.rule) == ("carer_answer", "consent_or_legal_ground")
+
+
+@pytest.mark.parametrize(("under_7", "needed"), [(False, True), (None, True), (True, False)])
+def test_the_childs_answer_is_needed_from_age_7_or_when_the_age_is_unknown(under_7: bool | None,
+                                                                            needed: bool) -> None:
+    facts = g.CaseFacts("assessed", child_under_7=under_7)
+    violation = g.consent_or_ground(facts, {"carer_answer": "given"})
+    assert (violation is not None) is needed
+    if violation is not None:
+        assert (violation.field, violation.rule) == ("child_answer", "required_from_age_7")

@@ -74,6 +74,8 @@ SEPARATION_DAYS = 15
 SPEC: dict[tuple[str, str], tuple[str | None, set[Role]]] = {
     ("assess", R): (A, WORKERS), ("record_emergency", R): (None, WORKERS),
     ("record_emergency", A): (None, WORKERS), ("submit_plan", A): (None, WORKERS),
+    ("decide_emergency", R): (None, CHAIR), ("decide_emergency", A): (None, CHAIR),  # the chair's decision
+    ("detail_assess", A): (None, WORKERS),  # Mẫu 03 and its meeting
     ("return_plan", A): (None, CHAIR), ("approve_plan", A): (I, CHAIR),
     ("start_service", I): (SU, WORKERS), ("start_service", SU): (SU, WORKERS),
     ("review", I): (None, WORKERS), ("review", SU): (None, WORKERS), ("replan", SU): (A, WORKERS),
@@ -81,16 +83,34 @@ SPEC: dict[tuple[str, str], tuple[str | None, set[Role]]] = {
     ("propose_closure", R): (None, PROPOSERS), ("propose_closure", A): (None, PROPOSERS),
     ("close", I): (C, CHAIR), ("close", SU): (C, CHAIR), ("reopen", C): (R, LEADERS),
 } | {(trigger, state): (None, CHAIR) for trigger in ("extend_separation", "end_separation")
-     for state in (R, A, I, SU)}
-REQUIRED = {"assess": ("risk_level", "emergency"), "submit_plan": ("goals", "measures"),
+     for state in (R, A, I, SU)} | {("record_consent", state): (None, WORKERS) for state in (R, A, I, SU)}
+LEVELS = ("low", "medium", "high")  # in order: the derived level is the highest factor
+FACTORS = ("factors.severity", "factors.abuser_access", "factors.safety_obstacles", "factors.self_protection")
+MEASURE_FIELDS = ("kind", "description", "starts_on", "ends_on")
+REQUIRED = {"assess": (*FACTORS, "emergency"), "submit_plan": ("goals", "measures"),
+            "detail_assess": ("information", "needs", "meeting_at", "attendees", "agreed"),
+            "decide_emergency": ("measures", "decided_at"), "record_consent": (),
             "record_emergency": ("action_taken", "who_was_called", "done_at"), "approve_plan": (),
             "start_service": ("kind", "agency_code", "started_on"), "return_plan": ("reason",),
-            "review": ("findings", "risk_level", "outcome"), "replan": ("reason",), "close": ("reason",),
+            "review": ("findings", *FACTORS, "outcome"), "replan": ("reason",), "close": ("reason",),
             "reopen": ("reason",), "propose_closure": ("reason",), "extend_separation": ("reason", "ends_at"),
             "end_separation": ("outcome", "ended_at")}
 EARLY_REASONS = {"not_substantiated", "duplicate", "transferred"}
 FINAL_REASONS = {"no_longer_at_risk", "transferred", "child_turned_16"}
 DEPTH = {C: 0, R: 1, A: 2, I: 3, SU: 4}
+
+
+def get(data: dict[str, Any], field: str) -> Any:
+    """`data[field]`, following a dotted field into nested inputs; None when absent."""
+    value: Any = data
+    for part in field.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def level(data: dict[str, Any]) -> str:
+    """The case's level after a rating: the one stated, else the highest of the four factors."""
+    return data.get("risk_level") or max((get(data, f) for f in FACTORS), key=LEVELS.index)
 
 
 def norm(name: str | None) -> str | None:
@@ -107,6 +127,11 @@ class CaseModel:
     risk: str | None = None
     emergency: bool | None = None
     plan_pending: bool = False
+    plan_measures: int = 0  # how many measures the plan waiting for a decision has
+    approved_measures: int = 0  # how many the plan in force has: a service names one of them
+    detailed: bool = False  # a Mẫu 03 recorded since the case was received or reopened
+    consent: str | None = None  # the consent record in force: "ok" (given, or a legal ground), "refused"
+    referred: frozenset[str] = frozenset()  # agencies the case is referred to (a service refers)
     last_review: str | None = None  # outcome of the latest review of the plan in force
     reports: int = 1
     separation: tuple[datetime, datetime] | None = None  # (since, until) while separated from the carer
@@ -122,12 +147,16 @@ class CaseModel:
 
 def forward(case: CaseModel) -> list[str]:
     """What a worker would try next (repeats weigh the draw towards moving on)."""
-    plan = ["approve_plan", "return_plan"] if case.plan_pending else ["submit_plan"]
+    plan = ["approve_plan", "return_plan"] if case.plan_pending else \
+        ["submit_plan"] if case.detailed else ["detail_assess"]
     separation = ["extend_separation", "end_separation"] if case.separation else []
-    return {R: ["assess", "assess", "assess", "record_emergency", "close", "propose_closure", *separation],
-            A: [*plan, *plan, "record_emergency", "close", "propose_closure", *separation],
-            I: ["start_service", "review", *separation],
-            SU: ["review", "review", "start_service", "replan", *separation], C: ["reopen"]}[case.state]
+    consent = [] if case.consent == "ok" else ["record_consent", "record_consent"]  # before a service
+    return {R: ["assess", "assess", "assess", "record_emergency", "decide_emergency", "close", "propose_closure",
+                *separation],
+            A: [*plan, *plan, *plan, "record_emergency", "close", "propose_closure", *separation],
+            I: ["start_service", "review", *consent, *separation],
+            SU: ["review", "review", "start_service", "replan", *consent[1:], *separation],
+            C: ["reopen"]}[case.state]
 
 
 def predict(case: CaseModel, trigger: str, role: Role, data: dict[str, Any], version: int,
@@ -142,7 +171,22 @@ def predict(case: CaseModel, trigger: str, role: Role, data: dict[str, Any], ver
         return IllegalTrigger
     if trigger in ("extend_separation", "end_separation") and case.separation is None:
         return GuardFailed
-    if any(data.get(f) is None for f in REQUIRED[trigger]):
+    if any(get(data, f) is None for f in REQUIRED[trigger]):
+        return GuardFailed
+    if trigger == "detail_assess" and data.get("factors") and \
+            any(v is not None for v in data["factors"].values()) and any(get(data, f) is None for f in FACTORS):
+        return GuardFailed  # a re-rating is all four factors or none
+    if trigger == "submit_plan" and (not data["measures"] or not case.detailed or any(
+            any(m.get(f) is None for f in MEASURE_FIELDS) or not (m.get("agency_code") or m.get("responsible"))
+            or m["ends_on"] < m["starts_on"] for m in data["measures"])):
+        return GuardFailed
+    if trigger == "start_service" and (
+            (case.approved_measures and data.get("measure_no") is None)
+            or (data.get("measure_no") or 0) > case.approved_measures):
+        return GuardFailed
+    # The children here are all 7 or older, or of unknown age: the child's answer is needed too.
+    if trigger == "record_consent" and data.get("legal_ground") is None and (
+            data.get("carer_answer") is None or data.get("child_answer") is None):
         return GuardFailed
     action = {"assess": data.get("emergency_action"), "record_emergency": data}.get(trigger)
     if trigger == "assess" and action is not None and (
@@ -162,6 +206,14 @@ def predict(case: CaseModel, trigger: str, role: Role, data: dict[str, Any], ver
         return InvalidInput
     if trigger == "start_service" and data["agency_code"] not in AGENCIES:
         return InvalidInput
+    if trigger == "start_service" and data["agency_code"] not in case.referred and case.consent != "ok":
+        return InvalidInput  # a new agency is a referral: consent (or a legal ground) first
+    if trigger == "submit_plan" and any(m.get("agency_code") not in (None, *AGENCIES) for m in data["measures"]):
+        return InvalidInput
+    if trigger == "detail_assess" and data["meeting_at"] > now:
+        return InvalidInput
+    if trigger == "decide_emergency" and (data["decided_at"] > now or data["decided_at"] < case.received_at):
+        return InvalidInput
     if trigger == "extend_separation" and case.separation is not None:
         if data["ends_at"] <= case.separation[1]:
             return GuardFailed
@@ -176,7 +228,22 @@ def predict(case: CaseModel, trigger: str, role: Role, data: dict[str, Any], ver
 def apply(case: CaseModel, trigger: str, data: dict[str, Any], new_state: str) -> None:
     case.state, case.version = new_state, case.version + 1
     if trigger == "assess":
-        case.risk, case.emergency = data["risk_level"], data["emergency"]
+        case.risk, case.emergency = level(data), data["emergency"]
+    if trigger == "detail_assess":  # a re-rating (or a level alone) changes the level
+        case.detailed = True
+        if get(data, FACTORS[0]) is not None:
+            case.risk = level(data)
+        elif data.get("risk_level") is not None:
+            case.risk = data["risk_level"]
+    if trigger == "decide_emergency":
+        case.emergency = True
+    if trigger == "record_consent":
+        given = data.get("carer_answer") == "given" and data.get("child_answer") == "given"
+        case.consent = "ok" if data.get("legal_ground") is not None or given else "refused"
+    if trigger == "start_service":
+        case.referred = case.referred | {data["agency_code"]}
+    if trigger == "reopen":  # the reopened case needs its own Mẫu 03 and consent
+        case.detailed, case.consent = False, None
     if trigger == "record_emergency" or (trigger == "assess" and data.get("emergency_action")):
         case.emergency = True
         action = data if trigger == "record_emergency" else data["emergency_action"]
@@ -187,13 +254,15 @@ def apply(case: CaseModel, trigger: str, data: dict[str, Any], new_state: str) -
     if trigger in ("end_separation", "close"):  # closing cancels the separation's limit
         case.separation = None
     if trigger == "submit_plan":
-        case.plan_pending = True
+        case.plan_pending, case.plan_measures = True, len(data["measures"])
+    if trigger == "approve_plan":
+        case.approved_measures = case.plan_measures
     if trigger in ("return_plan", "approve_plan", "close"):  # closing withdraws a pending plan
         case.plan_pending = False
     if trigger in ("approve_plan", "reopen"):  # a new plan in force: older reviews no longer count
         case.last_review = None
     if trigger == "review":
-        case.risk, case.last_review = data["risk_level"], data["outcome"]
+        case.risk, case.last_review = level(data), data["outcome"]
 
 
 def fingerprint(db: Database) -> list[tuple[str, str]]:
@@ -419,20 +488,51 @@ def trigger_data(trigger: str, case: CaseModel, now: datetime,
     reasons = EARLY_REASONS | FINAL_REASONS
     if well_meant:
         reasons = EARLY_REASONS if case.state in (R, A) else FINAL_REASONS
+    # The four factors; otherwise some may be missing.
+    factors = st.fixed_dictionaries({f.split(".")[1]: st.sampled_from(LEVELS if well_meant else (*LEVELS, None))
+                                     for f in FACTORS})
+    agencies = AGENCIES if well_meant else (*AGENCIES, "KHONG-CO")
+    measure = st.fixed_dictionaries(
+        {"kind": st.sampled_from(["medical_psychological", "carer_counselling", "legal_support"] +
+                                 ([] if well_meant else [None])),
+         "description": text, "starts_on": st.just(date(2026, 3, 5)),
+         "ends_on": st.sampled_from([date(2026, 5, 31)] if well_meant else [date(2026, 5, 31), date(2026, 3, 1)])},
+        optional={"agency_code": st.sampled_from(agencies), "responsible": st.just("Cán bộ VH-XH (giả lập)")})
+    if well_meant:  # each measure names an agency or a person
+        measure = measure.map(lambda m: m if m.get("agency_code") or m.get("responsible")
+                              else m | {"responsible": "Cán bộ VH-XH (giả lập)"})
+    numbers = st.sampled_from([None, 1, 2, 5])
+    if well_meant:
+        numbers = st.integers(1, case.approved_measures) if case.approved_measures else st.none()
     full: dict[str, st.SearchStrategy[dict[str, Any]]] = {
         "assess": st.fixed_dictionaries(
-            {"risk_level": st.sampled_from(["high", "medium", "low"]), "emergency": st.booleans()},
-            optional={"case_type": st.sampled_from(["abused", "at_risk"]), "emergency_action": emergency}),
+            {"factors": factors, "emergency": st.booleans()},
+            optional={"risk_level": st.sampled_from(LEVELS), "case_type": st.sampled_from(["abused", "at_risk"]),
+                      "emergency_action": emergency}),
         "record_emergency": emergency,
-        "submit_plan": st.fixed_dictionaries({"goals": text, "measures": text}),
+        "decide_emergency": st.fixed_dictionaries({"measures": text, "decided_at": when},
+                                                  optional={"separation": st.booleans(), "alternative_care": text}),
+        "detail_assess": st.fixed_dictionaries(
+            {"information": text, "needs": text, "meeting_at": st.sampled_from(
+                [possible] if well_meant else [possible, now + timedelta(hours=1)]),
+             "attendees": st.just("Công chức VH-XH, Công an xã (giả lập)"), "agreed": text},
+            optional={"factors": factors, "risk_level": st.sampled_from(LEVELS)}),
+        "submit_plan": st.fixed_dictionaries({"goals": text, "measures": st.lists(
+            measure, min_size=1 if well_meant else 0, max_size=3)}),
         "return_plan": st.fixed_dictionaries({"reason": text}),
         "approve_plan": st.fixed_dictionaries({}, optional={"note": text}),
         "start_service": st.fixed_dictionaries({
             "kind": st.sampled_from(["medical", "psychological", "legal_aid"]),
             "agency_code": st.sampled_from(AGENCIES if well_meant else [*AGENCIES, "KHONG-CO"]),
-            "started_on": st.just(date(2026, 3, 3))}),
-        "review": st.fixed_dictionaries({"findings": text, "risk_level": st.sampled_from(["medium", "low"]),
-                                         "outcome": st.sampled_from(["continue", "close", "replan"])}),
+            "started_on": st.just(date(2026, 3, 3)), "measure_no": numbers}),
+        "record_consent": st.fixed_dictionaries(
+            {"child_answer": st.sampled_from(["given", "given", "refused"]),
+             "carer_answer": st.sampled_from(["given", "given", "refused"])},
+            optional={"carer_name": st.just("Người chăm sóc giả lập"), "note": text,
+                      "legal_ground": st.sampled_from(["child_safety", "criminal_procedure"])}),
+        "review": st.fixed_dictionaries({"findings": text, "factors": factors,
+                                         "outcome": st.sampled_from(["continue", "close", "replan"])},
+                                        optional={"risk_level": st.sampled_from(["medium", "low"])}),
         "replan": st.fixed_dictionaries({"reason": text}),
         "close": st.fixed_dictionaries({"reason": st.sampled_from(sorted(reasons))},
                                        optional={"transferred_to": st.just("Xã Bên Cạnh")}),

@@ -18,6 +18,7 @@ from states.kernel.errors import Forbidden, GuardFailed, IllegalTrigger
 from states.lifecycle.diagram import mermaid
 from states.lifecycle.guards import CaseFacts
 from states.lifecycle.machine import TRIGGERS, allowed_triggers, fire
+from tests.payloads import CONSENT, DETAIL, FACTORS, MEASURES
 
 R, A, I, SU, C = "received", "assessed", "intervened", "supported", "closed"  # noqa: E741 (I: intervened)
 
@@ -27,6 +28,11 @@ LEGAL: dict[tuple[str, str], str] = {
     (R, "record_emergency"): R,
     (R, "close"): C,
     (A, "record_emergency"): A,
+    # The chair decides emergency protection (Nghị định 56 Art. 26(3)) before or after the assessment.
+    (R, "decide_emergency"): R,
+    (A, "decide_emergency"): A,
+    # The detailed assessment and its meeting (Mẫu 03) come before the plan.
+    (A, "detail_assess"): A,
     (A, "submit_plan"): A,
     (A, "return_plan"): A,
     (A, "approve_plan"): I,
@@ -45,10 +51,13 @@ LEGAL: dict[tuple[str, str], str] = {
 } | {
     # The chair extends or ends a temporary separation, whatever the case's open state.
     (state, trigger): state for state in (R, A, I, SU) for trigger in ("extend_separation", "end_separation")
+} | {
+    # Consent to share the child's data (or a legal ground) may be recorded in any open state.
+    (state, "record_consent"): state for state in (R, A, I, SU)
 }
 ALL_TRIGGERS = {"assess", "record_emergency", "submit_plan", "return_plan", "approve_plan",
                 "start_service", "review", "replan", "close", "reopen", "propose_closure",
-                "extend_separation", "end_separation"}
+                "extend_separation", "end_separation", "decide_emergency", "detail_assess", "record_consent"}
 STATES = [s.value for s in CaseState]
 PAIRS = [(s, t) for s in STATES for t in sorted(ALL_TRIGGERS)]
 
@@ -60,6 +69,8 @@ ROLES: dict[tuple[str, str], set[Role]] = {
 } | {
     (A, "return_plan"): {Role.CHAIR},
     (A, "approve_plan"): {Role.CHAIR},
+    (R, "decide_emergency"): {Role.CHAIR},
+    (A, "decide_emergency"): {Role.CHAIR},
     # Early closure: the chair decides (the default of `early_closure_by`), others propose.
     (R, "close"): {Role.CHAIR},
     (A, "close"): {Role.CHAIR},
@@ -74,13 +85,17 @@ ROLES: dict[tuple[str, str], set[Role]] = {
 EMERGENCY = {"action_taken": "Đưa trẻ tới nhà người thân (giả lập)", "who_was_called": "Công an xã",
              "done_at": "2026-03-02T08:30:00+07:00"}
 VALID_DATA: dict[str, dict[str, Any]] = {
-    "assess": {"risk_level": "high", "emergency": False},
+    "assess": {"risk_level": "high", "factors": FACTORS["high"], "emergency": False},
     "record_emergency": EMERGENCY,
-    "submit_plan": {"goals": "Trẻ an toàn", "measures": "Thăm gia đình hằng tuần"},
+    "decide_emergency": {"measures": "Đưa trẻ tới nhà người thân (giả lập)",
+                         "decided_at": "2026-03-02T08:45:00+07:00"},
+    "detail_assess": DETAIL,
+    "submit_plan": {"goals": "Trẻ an toàn", "measures": MEASURES},
     "return_plan": {"reason": "Thiếu biện pháp"},
     "approve_plan": {},
     "start_service": {"kind": "medical", "agency_code": "TYT", "started_on": "2026-03-03"},
-    "review": {"findings": "Ổn định", "risk_level": "low", "outcome": "continue"},
+    "review": {"findings": "Ổn định", "risk_level": "low", "factors": FACTORS["low"], "outcome": "continue"},
+    "record_consent": CONSENT,
     "replan": {"reason": "Nguy cơ tăng"},
     "close": {"reason": "duplicate"},
     "reopen": {"reason": "Báo cáo mới"},
@@ -95,7 +110,8 @@ FINAL_CLOSE = {"reason": "child_turned_16"}
 def _facts(state: str, trigger: str) -> CaseFacts:
     separated = trigger in ("extend_separation", "end_separation")
     return CaseFacts(state=state, has_submitted_plan=trigger in ("return_plan", "approve_plan"),
-                     separation_due_at=SEPARATION_DUE if separated else None)
+                     separation_due_at=SEPARATION_DUE if separated else None,
+                     has_detailed_assessment=trigger == "submit_plan")
 
 
 def _data(state: str, trigger: str) -> dict[str, Any]:
@@ -137,7 +153,10 @@ def test_an_unknown_trigger_is_illegal_everywhere(state: str) -> None:
 
 # Fired with no data (and no pending plan), each legal pair names the first thing it lacks.
 FIRST_MISSING: dict[tuple[str, str], tuple[str, str]] = {
-    (R, "assess"): ("risk_level", "required"),
+    (R, "assess"): ("factors.severity", "required"),
+    (R, "decide_emergency"): ("measures", "required"),
+    (A, "decide_emergency"): ("measures", "required"),
+    (A, "detail_assess"): ("information", "required"),
     (R, "record_emergency"): ("action_taken", "required"),
     (R, "close"): ("reason", "required"),
     (A, "record_emergency"): ("action_taken", "required"),
@@ -156,7 +175,8 @@ FIRST_MISSING: dict[tuple[str, str], tuple[str, str]] = {
     (R, "propose_closure"): ("reason", "required"),
     (A, "propose_closure"): ("reason", "required"),
 } | {(state, trigger): ("separation", "separation_ongoing") for state in (R, A, I, SU)
-     for trigger in ("extend_separation", "end_separation")}
+     for trigger in ("extend_separation", "end_separation")
+} | {(state, "record_consent"): ("carer_answer", "consent_or_legal_ground") for state in (R, A, I, SU)}
 
 
 @pytest.mark.parametrize(("state", "trigger"), sorted(LEGAL))
@@ -189,12 +209,14 @@ def test_closing_as_safe_needs_the_latest_review_to_propose_closure() -> None:
 
 def test_submitting_a_second_plan_while_one_waits_is_refused_naming_plan() -> None:
     with pytest.raises(GuardFailed) as err:
-        fire(A, CaseFacts(A, has_submitted_plan=True), "submit_plan", VALID_DATA["submit_plan"])
+        fire(A, CaseFacts(A, has_submitted_plan=True, has_detailed_assessment=True), "submit_plan",
+             VALID_DATA["submit_plan"])
     assert (err.value.field, err.value.rule) == ("plan", "already_submitted")
 
 
 def test_assess_with_an_incomplete_emergency_action_names_the_nested_field() -> None:
-    data = {"risk_level": "high", "emergency": True, "emergency_action": {"action_taken": "x"}}
+    data = {"risk_level": "high", "factors": FACTORS["high"], "emergency": True,
+            "emergency_action": {"action_taken": "x"}}
     with pytest.raises(GuardFailed) as err:
         fire(R, CaseFacts(R), "assess", data)
     assert err.value.field == "emergency_action.who_was_called"
@@ -237,7 +259,10 @@ def test_the_diagram_draws_every_legal_transition_and_nothing_else() -> None:
 
 def test_the_diagram_names_each_transitions_guards() -> None:
     text = mermaid()
-    assert "received --> assessed: assess [requires_risk_level & requires_emergency" in text
+    assert ("received --> assessed: assess [requires_factors_severity & requires_factors_abuser_access & "
+            "requires_factors_safety_obstacles & requires_factors_self_protection & requires_emergency") in text
+    assert "submit_plan [internal] [requires_goals & measures_given & measures_complete & " \
+        "detailed_assessment_done & no_plan_pending]" in text
     assert "assessed --> intervened: approve_plan [plan_submitted]" in text
     assert "supported --> closed: close [final_closure_reason & closing_review_if_safe]" in text
     assert "received --> closed: close [early_closure_reason]" in text

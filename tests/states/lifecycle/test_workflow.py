@@ -14,13 +14,18 @@ from kipthoi.settings import Settings
 from models import (
     AuditEvent,
     Case,
+    Consent,
     Database,
     Deadline,
+    DetailedAssessment,
     EmergencyAction,
+    EmergencyDecision,
     Note,
     OutboxMessage,
     Plan,
+    PlanMeasure,
     Review,
+    RiskRating,
     Service,
 )
 from models.enums import Role
@@ -34,20 +39,25 @@ from states.kernel.errors import Forbidden, GuardFailed, IllegalTrigger, Invalid
 from states.lifecycle.triggers import INPUTS
 from states.lifecycle.workflow import advance
 from tests.conftest import T0, Commune, staff_report
+from tests.payloads import CONSENT, DETAIL, FACTORS, MEASURES, measures
 
 W, HEAD, CHAIR = Role.CASE_WORKER, Role.HEAD, Role.CHAIR
 RECEIVED_AT = T0 - timedelta(hours=1)  # staff_report()'s received_at
 EMERGENCY = {"action_taken": "Đưa trẻ về nhà bà ngoại (giả lập)", "who_was_called": "Công an xã",
              "done_at": (T0 - timedelta(minutes=30)).isoformat()}
-ASSESS = {"risk_level": "high", "emergency": False}
-PLAN = {"goals": "Trẻ được an toàn", "measures": "Thăm gia đình hằng tuần"}
-SERVICE = {"kind": "psychological", "agency_code": "TYT", "started_on": "2026-03-03"}
+ASSESS = {"risk_level": "high", "factors": FACTORS["high"], "emergency": False}
+PLAN = {"goals": "Trẻ được an toàn", "measures": MEASURES}
+# The approved PLAN has one measure: a service names it.
+SERVICE = {"kind": "psychological", "agency_code": "TYT", "started_on": "2026-03-03", "measure_no": 1}
+DECISION = {"measures": "Đưa trẻ tới nhà người thân (giả lập)", "decided_at": T0.isoformat()}
+# "assessed": assessed, and the detailed assessment (Mẫu 03) the plan is drafted from is recorded.
 PATH: dict[str, list[tuple[Role, str, dict[str, Any]]]] = {
     "received": [],
-    "assessed": [(W, "assess", ASSESS)],
-    "intervened": [(W, "assess", ASSESS), (W, "submit_plan", PLAN), (CHAIR, "approve_plan", {})],
-    "supported": [(W, "assess", ASSESS), (W, "submit_plan", PLAN), (CHAIR, "approve_plan", {}),
-                  (W, "start_service", SERVICE)],
+    "assessed": [(W, "assess", ASSESS), (W, "detail_assess", DETAIL)],
+    "intervened": [(W, "assess", ASSESS), (W, "detail_assess", DETAIL), (W, "submit_plan", PLAN),
+                   (CHAIR, "approve_plan", {})],
+    "supported": [(W, "assess", ASSESS), (W, "detail_assess", DETAIL), (W, "submit_plan", PLAN),
+                  (CHAIR, "approve_plan", {}), (W, "record_consent", CONSENT), (W, "start_service", SERVICE)],
     "closed": [(CHAIR, "close", {"reason": "duplicate"})],
 }
 
@@ -105,7 +115,9 @@ class Flow:
             n_outbox = s.execute(select(func.count()).select_from(OutboxMessage)).scalar_one()
         return {"case": self.case(code).model_dump(), "events": n_events, "outbox": n_outbox,
                 "deadlines": [d.model_dump() for d in self.rows(Deadline, code)],
-                **{m.__name__: len(self.rows(m, code)) for m in (Plan, Service, Review, EmergencyAction)}}
+                **{m.__name__: len(self.rows(m, code)) for m in (
+                    Plan, PlanMeasure, Service, Review, EmergencyAction, EmergencyDecision, RiskRating,
+                    DetailedAssessment, Consent)}}
 
 
 @pytest.fixture
@@ -121,24 +133,27 @@ def _json(text: str) -> dict[str, Any]:
 LIFECYCLE: list[tuple[Role, str, dict[str, Any], str, str]] = [
     (W, "propose_closure", {"reason": "not_substantiated"}, "received", "received"),
     (W, "record_emergency", EMERGENCY | {"separated_from_carer": True}, "received", "received"),
+    (CHAIR, "decide_emergency", DECISION, "received", "received"),
     (CHAIR, "extend_separation", {"reason": "Chưa an toàn", "ends_at": (T0 + timedelta(days=30)).isoformat()},
      "received", "received"),
     (W, "assess", ASSESS, "received", "assessed"),
     (HEAD, "record_emergency", EMERGENCY, "assessed", "assessed"),
+    (W, "detail_assess", DETAIL, "assessed", "assessed"),
     (W, "submit_plan", PLAN, "assessed", "assessed"),
     (CHAIR, "return_plan", {"reason": "Thiếu biện pháp"}, "assessed", "assessed"),
     (W, "submit_plan", PLAN, "assessed", "assessed"),
     (CHAIR, "approve_plan", {"note": "Đồng ý"}, "assessed", "intervened"),
-    (W, "review", {"findings": "Chưa ổn", "risk_level": "medium", "outcome": "continue"},
+    (W, "review", {"findings": "Chưa ổn", "factors": FACTORS["medium"], "outcome": "continue"},
      "intervened", "intervened"),
+    (HEAD, "record_consent", CONSENT, "intervened", "intervened"),
     (W, "start_service", SERVICE, "intervened", "supported"),
     (HEAD, "start_service", SERVICE | {"kind": "medical"}, "supported", "supported"),
-    (W, "review", {"findings": "Xấu đi", "risk_level": "high", "outcome": "replan"},
+    (W, "review", {"findings": "Xấu đi", "risk_level": "high", "factors": FACTORS["medium"], "outcome": "replan"},
      "supported", "supported"),
     (W, "replan", {"reason": "Nguy cơ tăng"}, "supported", "assessed"),
     (W, "submit_plan", PLAN, "assessed", "assessed"),
     (CHAIR, "approve_plan", {}, "assessed", "intervened"),
-    (W, "review", {"findings": "Ổn định", "risk_level": "low", "outcome": "close"},
+    (W, "review", {"findings": "Ổn định", "factors": FACTORS["low"], "outcome": "close"},
      "intervened", "intervened"),
     (CHAIR, "end_separation", {"outcome": "returned_to_family", "ended_at": T0.isoformat()},
      "intervened", "intervened"),
@@ -173,7 +188,7 @@ def test_every_trigger_bumps_the_version_by_one_and_writes_one_audit_event(flow:
 
 def test_assess_records_risk_emergency_and_case_type(flow: Flow) -> None:
     code = flow.open()
-    flow.fire(W, code, "assess", {"risk_level": "medium", "emergency": False, "case_type": "at_risk"})
+    flow.fire(W, code, "assess", {"factors": FACTORS["medium"], "emergency": False, "case_type": "at_risk"})
     case = flow.case(code)
     assert (case.risk_level, case.emergency, case.case_type) == ("medium", False, "at_risk")
     assert _json(flow.events(code)[-1].after)["risk_level"] == "medium"
@@ -182,7 +197,7 @@ def test_assess_records_risk_emergency_and_case_type(flow: Flow) -> None:
 
 def test_assess_with_an_emergency_action_records_the_action(flow: Flow) -> None:
     code = flow.open()
-    flow.fire(W, code, "assess", {"risk_level": "high", "emergency": True, "emergency_action": EMERGENCY})
+    flow.fire(W, code, "assess", {"factors": FACTORS["high"], "emergency": True, "emergency_action": EMERGENCY})
     [row] = flow.rows(EmergencyAction, code)
     assert row.action_taken == EMERGENCY["action_taken"] and row.who_was_called == "Công an xã"
     assert row.done_at == T0 - timedelta(minutes=30)
@@ -214,7 +229,7 @@ def test_emergency_done_at_in_the_future_or_before_receipt_is_refused_and_writes
         flow.fire(W, code, "record_emergency", action)
     assert (err.value.field, err.value.rule) == ("done_at", rule)
     with pytest.raises(InvalidInput) as err:
-        flow.fire(W, code, "assess", {"risk_level": "high", "emergency": True, "emergency_action": action})
+        flow.fire(W, code, "assess", {"factors": FACTORS["high"], "emergency": True, "emergency_action": action})
     assert (err.value.field, err.value.rule) == ("emergency_action.done_at", rule)
     assert flow.world(code) == before
 
@@ -223,8 +238,12 @@ def test_submit_plan_creates_a_submitted_plan(flow: Flow) -> None:
     code = flow.to("assessed")
     flow.fire(W, code, "submit_plan", PLAN)
     [plan] = flow.rows(Plan, code)
-    assert (plan.status, plan.goals, plan.measures) == ("submitted", PLAN["goals"], PLAN["measures"])
+    assert (plan.status, plan.goals, plan.measures) == ("submitted", PLAN["goals"], None)  # no free text now
     assert (plan.submitted_at, plan.submitted_by, plan.decided_at) == (T0, flow.commune.actors[W].ref, None)
+    [measure] = flow.rows(PlanMeasure, code)
+    assert (measure.plan_id, measure.number, measure.kind, measure.description, measure.responsible) == (
+        plan.id, 1, MEASURES[0]["kind"], MEASURES[0]["description"], MEASURES[0]["responsible"])
+    assert (measure.agency_id, measure.starts_on, measure.ends_on) == (None, date(2026, 1, 5), date(2026, 3, 31))
 
 
 def test_return_plan_marks_it_returned_with_the_reason_and_allows_a_new_plan(flow: Flow) -> None:
@@ -270,9 +289,10 @@ def test_second_plan_while_one_waits_is_refused_and_not_stored(flow: Flow) -> No
 
 def test_start_service_stores_the_service_with_its_agency_and_a_second_keeps_supported(flow: Flow) -> None:
     code = flow.to("intervened")
+    flow.fire(W, code, "record_consent", CONSENT)  # a service refers the case to its agency
     flow.fire(W, code, "start_service", SERVICE | {"note": "Hai buổi mỗi tuần"})
     flow.fire(W, code, "start_service", {"kind": "legal_aid", "agency_code": "CA",
-                                         "started_on": "2026-03-04"})
+                                         "started_on": "2026-03-04", "measure_no": 1})
     first, second = flow.rows(Service, code)
     assert (first.kind, first.started_on, first.note, first.ended_on) == (
         "psychological", date(2026, 3, 3), "Hai buổi mỗi tuần", None)
@@ -294,7 +314,8 @@ def test_start_service_with_unknown_agency_is_refused_naming_agency_code(flow: F
 def test_review_stores_the_review_and_updates_the_case_risk_level(flow: Flow) -> None:
     code = flow.to("supported")
     assert flow.case(code).risk_level == "high"
-    flow.fire(HEAD, code, "review", {"findings": "Trẻ ổn định", "risk_level": "low", "outcome": "continue"})
+    flow.fire(HEAD, code, "review", {"findings": "Trẻ ổn định", "risk_level": "low", "factors": FACTORS["low"],
+                                     "outcome": "continue"})
     [review] = flow.rows(Review, code)
     assert (review.findings, review.risk_level, review.outcome) == ("Trẻ ổn định", "low", "continue")
     assert (review.reviewed_at, review.reviewed_by) == (T0, flow.commune.actors[HEAD].ref)
@@ -347,7 +368,7 @@ def test_the_transferred_to_commune_stays_out_of_the_audit_trail(flow: Flow) -> 
 
 def test_closing_as_safe_without_a_closing_review_is_refused_and_leaves_the_case_open(flow: Flow) -> None:
     code = flow.to("supported")
-    flow.fire(W, code, "review", {"findings": "Còn nguy cơ", "risk_level": "medium", "outcome": "continue"})
+    flow.fire(W, code, "review", {"findings": "Còn nguy cơ", "factors": FACTORS["medium"], "outcome": "continue"})
     before = flow.world(code)
     with pytest.raises(GuardFailed) as err:
         flow.fire(CHAIR, code, "close", {"reason": "no_longer_at_risk"})
@@ -357,8 +378,8 @@ def test_closing_as_safe_without_a_closing_review_is_refused_and_leaves_the_case
 
 def test_closing_as_safe_uses_the_latest_review_not_an_earlier_one(flow: Flow) -> None:
     code = flow.to("supported")
-    flow.fire(W, code, "review", {"findings": "Ổn", "risk_level": "low", "outcome": "close"})
-    flow.fire(W, code, "review", {"findings": "Có dấu hiệu mới", "risk_level": "high", "outcome": "continue"})
+    flow.fire(W, code, "review", {"findings": "Ổn", "factors": FACTORS["low"], "outcome": "close"})
+    flow.fire(W, code, "review", {"findings": "Có dấu hiệu mới", "factors": FACTORS["high"], "outcome": "continue"})
     with pytest.raises(GuardFailed):
         flow.fire(CHAIR, code, "close", {"reason": "no_longer_at_risk"})
 
@@ -374,13 +395,14 @@ def test_stale_version_is_refused_and_changes_nothing(flow: Flow) -> None:
 
 
 GUARD_FAILURES = [
-    ("received", W, "assess", {"emergency": False}, "risk_level"),
-    ("received", W, "assess", {"risk_level": "low", "emergency": True,
+    ("received", W, "assess", {"risk_level": "low", "emergency": False}, "factors.severity"),
+    ("received", W, "assess", {"factors": FACTORS["low"], "emergency": True,
                                "emergency_action": {"action_taken": "x", "done_at": EMERGENCY["done_at"]}},
      "emergency_action.who_was_called"),
     ("received", CHAIR, "close", {"reason": "no_longer_at_risk"}, "reason"),
     ("assessed", CHAIR, "close", {"reason": "transferred"}, "transferred_to"),
-    ("intervened", W, "review", {"findings": "x", "risk_level": "low"}, "outcome"),
+    ("intervened", W, "review", {"findings": "x", "risk_level": "low"}, "factors.severity"),
+    ("intervened", W, "review", {"findings": "x", "factors": FACTORS["low"]}, "outcome"),
     ("supported", W, "replan", {}, "reason"),
     ("closed", HEAD, "reopen", {}, "reason"),
 ]
@@ -432,7 +454,8 @@ def test_illegal_trigger_lists_the_allowed_ones_and_writes_nothing(flow: Flow) -
     with pytest.raises(IllegalTrigger) as err:
         flow.fire(CHAIR, code, "approve_plan")
     assert sorted(err.value.extra["allowed_triggers"]) == [
-        "assess", "close", "end_separation", "extend_separation", "propose_closure", "record_emergency"]
+        "assess", "close", "decide_emergency", "end_separation", "extend_separation", "propose_closure",
+        "record_consent", "record_emergency"]
     assert flow.world(code) == before
 
 
@@ -447,7 +470,8 @@ def test_a_plan_pending_at_early_closure_does_not_block_a_new_plan_after_reopeni
     flow.fire(CHAIR, code, "close", {"reason": "not_substantiated"})
     flow.fire(HEAD, code, "reopen", {"reason": "Có báo cáo mới"})
     flow.fire(W, code, "assess", ASSESS)
-    flow.fire(W, code, "submit_plan", {"goals": "Mục tiêu mới", "measures": "Biện pháp mới"})
+    flow.fire(W, code, "detail_assess", DETAIL)
+    flow.fire(W, code, "submit_plan", {"goals": "Mục tiêu mới", "measures": measures("Biện pháp mới")})
     assert [p.status for p in flow.rows(Plan, code)][-1] == "submitted"
 
 
