@@ -27,8 +27,9 @@ from states.intake.report_data import AnyReport
 from states.kernel.clock import FrozenClock
 from states.kernel.commune import CommunePolicy
 from states.lifecycle import workflow
-from states.lifecycle.commands import AssessData, PlanData
+from states.lifecycle.commands import AssessData, DetailData, PlanData
 from tests.conftest import Commune, staff_report
+from tests.payloads import DETAIL, FACTORS, measures
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -43,7 +44,8 @@ def cli_verify(db: Database) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def trail(db: Database, clock: FrozenClock, policy: CommunePolicy, commune: Commune) -> dict[str, int]:
-    """Seed commands plus a case taken to a submitted plan; returns the seq of each case event."""
+    """Seed commands plus a case taken to a submitted plan (assessed, its Mẫu 03 recorded); returns
+    the seq of each case event."""
     worker = commune.actors[Role.CASE_WORKER]
     report = TypeAdapter(AnyReport).validate_python(staff_report())
     with db.write() as s:
@@ -51,12 +53,16 @@ def trail(db: Database, clock: FrozenClock, policy: CommunePolicy, commune: Comm
                                     report).response["case_code"]
     clock.advance(timedelta(minutes=5))
     with db.write() as s:
-        workflow.advance(s, clock, worker, code, "assess", AssessData(risk_level="high", emergency=False), 1,
-                         policy)
+        workflow.advance(s, clock, worker, code, "assess",
+                         AssessData.model_validate({"risk_level": "high", "factors": FACTORS["high"],
+                                                    "emergency": False}), 1, policy)
+    clock.advance(timedelta(minutes=5))
+    with db.write() as s:
+        workflow.advance(s, clock, worker, code, "detail_assess", DetailData.model_validate(DETAIL), 2, policy)
     clock.advance(timedelta(minutes=5))
     with db.write() as s:
         workflow.advance(s, clock, worker, code, "submit_plan",
-                         PlanData(goals="An toàn", measures="Tư vấn"), 2, policy)
+                         PlanData.model_validate({"goals": "An toàn", "measures": measures("Tư vấn")}), 3, policy)
     clock.advance(timedelta(minutes=5))
     with db.write() as s:
         workflow.add_note(s, clock, worker, code, "Đã gọi điện cho gia đình (giả lập).")
@@ -139,7 +145,7 @@ def _swap(conn: Connection, a: int, b: int) -> None:
 
 
 def test_reordered_events_are_detected(db: Database, trail: dict[str, int]) -> None:
-    first, second = trail["case.assess"], trail["case.submit_plan"]
+    first, second = trail["case.detail_assess"], trail["case.submit_plan"]
     assert second == first + 1
     with db.writer.begin() as conn:
         _swap(conn, first, second)

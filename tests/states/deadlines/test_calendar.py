@@ -16,7 +16,7 @@ from states.kernel.clock import LOCAL_TZ
 from states.lifecycle.machine import TRIGGERS
 
 # What can happen to a case: its triggers, and the events the workflow derives from them.
-KNOWN_EVENTS = set(TRIGGERS) | {"case.opened", "emergency_decided", "separated_from_carer"}
+KNOWN_EVENTS = set(TRIGGERS) | {"case.opened", "emergency_decided", "separated_from_carer", "emergency_found"}
 
 
 def local(y: int, m: int, d: int, hh: int = 9, mm: int = 0) -> datetime:
@@ -130,6 +130,7 @@ def test_the_default_policy_file() -> None:
     assert {k: (r.limit, r.unit, r.counted_from) for k, r in rules.items()} == {
         "initial_assessment": (12, "hours", "received"),
         "emergency_protection": (12, "hours", "received"),
+        "emergency_decision": (12, "hours", "received"),
         "reassessment": (12, "hours", "event"),
         "plan_submission": (5, "working_days", "received"),
         "plan_approval": (2, "working_days", "event"),
@@ -139,6 +140,7 @@ def test_the_default_policy_file() -> None:
     }
     assert [r.kind for r in policy.opened_by("assess")] == ["plan_submission"]
     assert [r.kind for r in policy.opened_by("emergency_decided")] == ["emergency_protection"]
+    assert [r.kind for r in policy.opened_by("emergency_found")] == ["emergency_decision"]
     # Every event a rule names is one the workflow can produce: a typo would never fire.
     for rule in rules.values():
         for name in rule.starts + rule.met_by + rule.cancelled_by:

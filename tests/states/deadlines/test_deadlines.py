@@ -29,11 +29,12 @@ from states.lifecycle.triggers import INPUTS
 from states.lifecycle.workflow import advance, assign
 from states.records import directory, statistics
 from tests.conftest import T0, Commune, hotline_report, staff_report
+from tests.payloads import CONSENT, DETAIL, FACTORS, MEASURES
 
 W, HEAD, CHAIR = Role.CASE_WORKER, Role.HEAD, Role.CHAIR
 REPORT = TypeAdapter(AnyReport)
-PLAN = {"goals": "Trẻ được an toàn", "measures": "Thăm gia đình hằng tuần"}
-SERVICE = {"kind": "psychological", "agency_code": "TYT", "started_on": "2026-03-11"}
+PLAN = {"goals": "Trẻ được an toàn", "measures": MEASURES}
+SERVICE = {"kind": "psychological", "agency_code": "TYT", "started_on": "2026-03-11", "measure_no": 1}
 
 
 def at(day: int, hh: int, mm: int = 0, month: int = 3) -> datetime:
@@ -136,7 +137,7 @@ def test_a_111_report_counts_from_when_the_hotline_received_the_call(world: Worl
     # Called in on Sunday 1/3 at 22:00, transferred and recorded Monday at 09:00.
     code = world.open(Role.HOTLINE, hotline_report(received_at=at(1, 22).isoformat()))
     assert summary(world.deadline(code, "initial_assessment"))[2:] == (at(1, 22), at(2, 10))
-    world.fire(W, code, "assess", risk_level="high", emergency=False)
+    world.fire(W, code, "assess", risk_level="high", factors=FACTORS["high"], emergency=False)
     # Sunday was the day of receipt: five working days are Monday to Friday.
     assert summary(world.deadline(code, "plan_submission")) == ("plan_submission", "open", at(1, 22), at(6, 17))
 
@@ -144,7 +145,7 @@ def test_a_111_report_counts_from_when_the_hotline_received_the_call(world: Worl
 def test_plan_submission_counts_working_days_from_receipt_not_from_assessment(world: World) -> None:
     code = world.open()
     world.clock.set(at(4, 15))  # assessed late, on Wednesday
-    world.fire(W, code, "assess", risk_level="medium", emergency=False)
+    world.fire(W, code, "assess", risk_level="medium", factors=FACTORS["medium"], emergency=False)
     initial, plan = world.deadlines(code)
     assert summary(initial) == ("initial_assessment", "met", at(2, 8), at(2, 20))
     assert (initial.closed_at, initial.next_alert_at) == (at(4, 15), None)
@@ -158,13 +159,15 @@ def test_plan_submission_counts_working_days_from_receipt_not_from_assessment(wo
 def test_plan_submission_over_tet(world: World) -> None:
     world.clock.set(at(13, 11, month=2))  # the Friday before Tết
     code = world.open(body=staff_report(received_at=at(13, 10, month=2).isoformat()))
-    world.fire(W, code, "assess", risk_level="medium", emergency=False)
+    world.fire(W, code, "assess", risk_level="medium", factors=FACTORS["medium"], emergency=False)
     assert world.deadline(code, "plan_submission").due_at == at(27, 17, month=2)
 
 
 def test_the_plan_deadlines_through_return_approval_reviews_and_replanning(world: World) -> None:
     code = world.open()
-    world.fire(W, code, "assess", risk_level="medium", emergency=False)
+    world.fire(W, code, "assess", risk_level="medium", factors=FACTORS["medium"], emergency=False)
+    world.clock.set(at(4, 10))
+    world.fire(W, code, "detail_assess", **DETAIL)
     world.clock.set(at(5, 10))  # Thursday
     world.fire(W, code, "submit_plan", **PLAN)
     world.clock.set(at(6, 10))
@@ -174,9 +177,10 @@ def test_the_plan_deadlines_through_return_approval_reviews_and_replanning(world
     world.clock.set(at(10, 10))
     world.fire(CHAIR, code, "approve_plan")
     world.clock.set(at(11, 10))
+    world.fire(W, code, "record_consent", **CONSENT)
     world.fire(W, code, "start_service", **SERVICE)
     world.clock.set(at(20, 10))
-    world.fire(W, code, "review", findings="Ổn định", risk_level="medium", outcome="replan")
+    world.fire(W, code, "review", findings="Ổn định", risk_level="medium", factors=FACTORS["medium"], outcome="replan")
     world.clock.set(at(21, 10))  # a Saturday
     world.fire(W, code, "replan", reason="Nguy cơ tăng")
     assert [summary(d) for d in world.deadlines(code)] == [
@@ -197,19 +201,21 @@ def test_the_plan_deadlines_through_return_approval_reviews_and_replanning(world
 def test_close_cancels_every_open_deadline_and_a_closed_case_raises_nothing_more(world: World) -> None:
     code = world.open()
     world.clock.set(at(2, 10))
-    world.fire(W, code, "assess", risk_level="high", emergency=True)
-    assert world.sweep(at(2, 14)).alerts == 1  # emergency protection: its first reminder
+    world.fire(W, code, "assess", risk_level="high", factors=FACTORS["high"], emergency=True)
+    # Emergency protection and the chair's emergency decision: each its first reminder.
+    assert world.sweep(at(2, 14)).alerts == 2
     world.clock.set(at(2, 15))
     world.fire(CHAIR, code, "close", reason="not_substantiated")
     rows = world.deadlines(code)
     assert {(d.kind, d.status) for d in rows} == {("initial_assessment", "met"), (
-        "plan_submission", "cancelled"), ("emergency_protection", "cancelled")}
+        "plan_submission", "cancelled"), ("emergency_protection", "cancelled"), ("emergency_decision", "cancelled")}
     assert all(d.next_alert_at is None for d in rows)
     alerts, sms = world.alerts(code), len(world.alert_sms(code))
     assert world.sweep(at(20, 9)).alerts == 0
     assert (world.alerts(code), len(world.alert_sms(code))) == (alerts, sms)
     [closed] = world.events(code, "case.close")
-    assert sorted(closed["deadlines"]["cancelled"]) == ["emergency_protection", "plan_submission"]
+    assert sorted(closed["deadlines"]["cancelled"]) == ["emergency_decision", "emergency_protection",
+                                                        "plan_submission"]
 
 
 def test_reopen_opens_a_reassessment_counted_from_the_reopening(world: World) -> None:
@@ -220,7 +226,7 @@ def test_reopen_opens_a_reassessment_counted_from_the_reopening(world: World) ->
     d = world.deadline(code, "reassessment")
     assert summary(d) == ("reassessment", "open", at(1, 9, month=4), at(1, 21, month=4))
     world.clock.set(at(1, 11, month=4))
-    world.fire(W, code, "assess", risk_level="low", emergency=False)
+    world.fire(W, code, "assess", risk_level="low", factors=FACTORS["low"], emergency=False)
     assert world.deadline(code, "reassessment").status == "met"
 
 
@@ -230,19 +236,20 @@ def test_after_reopening_plan_submission_counts_from_the_reopening(world: World)
     world.clock.set(at(1, 9, month=4))
     world.fire(HEAD, code, "reopen", reason="Có thông tin mới")
     world.clock.set(at(1, 10, month=4))
-    world.fire(W, code, "assess", risk_level="low", emergency=False)
+    world.fire(W, code, "assess", risk_level="low", factors=FACTORS["low"], emergency=False)
     assert world.sweep().alerts == 0
     assert world.deadline(code, "plan_submission").due_at == at(8, 17, month=4)
 
 
 def test_an_emergency_decided_after_reopening_is_chased_again(world: World) -> None:
     code = world.open()
-    world.fire(W, code, "assess", risk_level="high", emergency=True, emergency_action=action(at(2, 8, 30)))
+    world.fire(W, code, "assess", risk_level="high", factors=FACTORS["high"], emergency=True,
+               emergency_action=action(at(2, 8, 30)))
     world.fire(CHAIR, code, "close", reason="duplicate")
     world.clock.set(at(1, 9, month=4))
     world.fire(HEAD, code, "reopen", reason="Có thông tin mới")
     world.clock.set(at(1, 10, month=4))
-    world.fire(W, code, "assess", risk_level="high", emergency=True)
+    world.fire(W, code, "assess", risk_level="high", factors=FACTORS["high"], emergency=True)
     assert world.emergency_sms() != []
     assert world.deadline(code, "emergency_protection").due_at > world.clock.now()
 
@@ -255,7 +262,7 @@ def test_emergency_decided_opens_emergency_protection_and_tells_police_health_wo
     health = world.official("TYT", "agency_contact", "+84900009002")
     code = world.open()
     world.clock.set(at(2, 10))
-    world.fire(W, code, "assess", risk_level="high", emergency=True)
+    world.fire(W, code, "assess", risk_level="high", factors=FACTORS["high"], emergency=True)
     d = world.deadline(code, "emergency_protection")
     assert summary(d) == ("emergency_protection", "open", at(2, 8), at(2, 20))  # 12 h from receipt
     sms = world.emergency_sms()
@@ -266,12 +273,15 @@ def test_emergency_decided_opens_emergency_protection_and_tells_police_health_wo
     assert world.deadline(code, "emergency_protection").status == "met"
 
 
-def test_an_emergency_action_at_assessment_opens_nothing_to_chase(world: World) -> None:
+def test_an_emergency_action_at_assessment_opens_no_protection_limit_to_chase(world: World) -> None:
+    """The protection was done: nothing to chase for it, and no emergency SMS. The chair's own
+    decision on it is still due within the 12 hours (Nghị định 56/2017 Art. 26(3))."""
     code = world.open()
     world.clock.set(at(2, 10))
-    world.fire(W, code, "assess", risk_level="high", emergency=True, emergency_action=action(at(2, 9, 30)))
+    world.fire(W, code, "assess", risk_level="high", factors=FACTORS["high"], emergency=True,
+               emergency_action=action(at(2, 9, 30)))
     assert [(d.kind, d.status) for d in world.deadlines(code)] == [
-        ("initial_assessment", "met"), ("plan_submission", "open")]
+        ("initial_assessment", "met"), ("plan_submission", "open"), ("emergency_decision", "open")]
     assert world.emergency_sms() == []
 
 
@@ -414,7 +424,7 @@ def test_the_sweep_pages_through_many_due_deadlines(world: World) -> None:
 
 def test_the_audit_chain_verifies_after_sweeps(world: World) -> None:
     code = world.open()
-    world.fire(W, code, "assess", risk_level="high", emergency=True)
+    world.fire(W, code, "assess", risk_level="high", factors=FACTORS["high"], emergency=True)
     for when in (at(2, 14), at(2, 19), at(3, 9), at(9, 9)):
         world.sweep(when)
     assert len(world.events(code, "deadline.alert")) == len(world.alerts(code)) > 6
@@ -446,7 +456,7 @@ def test_emergency_protection_is_met_when_it_was_done_not_when_it_was_recorded(w
     """Received 08:00; protected at 19:00 (11 h: in time), typed in the next morning at 09:00."""
     code = world.open()
     world.clock.set(at(2, 10))
-    world.fire(W, code, "assess", risk_level="high", emergency=True)
+    world.fire(W, code, "assess", risk_level="high", factors=FACTORS["high"], emergency=True)
     assert world.deadline(code, "emergency_protection").due_at == at(2, 20)
     world.clock.set(at(3, 9))
     world.fire(W, code, "record_emergency", **action(at(2, 19)))
@@ -458,7 +468,7 @@ def test_emergency_protection_is_met_when_it_was_done_not_when_it_was_recorded(w
 def test_emergency_protection_done_after_the_12_hours_is_met_late_whenever_recorded(world: World) -> None:
     code = world.open()
     world.clock.set(at(2, 10))
-    world.fire(W, code, "assess", risk_level="high", emergency=True)
+    world.fire(W, code, "assess", risk_level="high", factors=FACTORS["high"], emergency=True)
     world.clock.set(at(2, 21, 30))
     world.fire(W, code, "record_emergency", **action(at(2, 21)))  # 13 h after receipt
     assert world.deadline(code, "emergency_protection").closed_at == at(2, 21)
@@ -478,7 +488,7 @@ def test_the_separation_limit_counts_15_days_from_the_separation_whatever_the_re
 def test_a_separation_recorded_at_assessment_counts_from_its_done_at(world: World) -> None:
     code = world.open()
     world.clock.set(at(3, 9))
-    world.fire(W, code, "assess", risk_level="high", emergency=True,
+    world.fire(W, code, "assess", risk_level="high", factors=FACTORS["high"], emergency=True,
                emergency_action=action(at(2, 10), separated=True))
     assert summary(world.deadline(code, "temporary_separation"))[1:] == ("open", at(2, 10), at(17, 10))
 

@@ -31,6 +31,7 @@ from states.lifecycle.triggers import INPUTS
 from states.lifecycle.workflow import advance, assign
 from states.records import directory
 from tests.conftest import Commune, hotline_report, staff_report
+from tests.payloads import FACTORS
 
 REPORT = TypeAdapter(AnyReport)
 W, HEAD, POLICE = Role.CASE_WORKER, Role.HEAD, Role.AGENCY_OFFICIAL
@@ -206,7 +207,7 @@ def test_a_linked_emergency_opens_its_window_12_hours_from_its_own_receipt(emerg
     [first] = desk.deadlines("emergency_protection")
     assert (first.starts_at, first.due_at) == (at(2, 8), at(2, 20))
     desk.clock.set(at(2, 10))
-    desk.fire(W, code, "assess", risk_level="high", emergency=True, emergency_action={
+    desk.fire(W, code, "assess", risk_level="high", factors=FACTORS["high"], emergency=True, emergency_action={
         "action_taken": "Đưa trẻ đến nhà người thân (giả lập)", "who_was_called": "Công an xã",
         "done_at": at(2, 8, 30).isoformat(), "separated_from_carer": False})
     assert desk.deadlines("emergency_protection")[0].status == "met"
@@ -250,7 +251,7 @@ def test_an_open_emergency_window_is_not_doubled(emergency_desk: Desk) -> None:
 def test_a_replayed_linked_report_writes_nothing_new(emergency_desk: Desk) -> None:
     desk = emergency_desk
     code = desk.open()
-    desk.fire(W, code, "assess", risk_level="high", emergency=True, emergency_action={
+    desk.fire(W, code, "assess", risk_level="high", factors=FACTORS["high"], emergency=True, emergency_action={
         "action_taken": "Đưa trẻ đến nhà người thân (giả lập)", "who_was_called": "Công an xã",
         "done_at": at(2, 8, 30).isoformat(), "separated_from_carer": False})
     desk.clock.set(at(2, 12))

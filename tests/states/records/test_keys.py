@@ -43,6 +43,7 @@ from states.lifecycle.workflow import add_note, advance
 from states.records import key_rotation as keys
 from tests import dbs
 from tests.conftest import SECRETS_FILE_ENV, T0, TEST_KEYRING, Commune, staff_report
+from tests.payloads import DETAIL, FACTORS, measures
 
 ROOT = Path(__file__).resolve().parents[3]
 TEST_KEY = hashlib.sha256(b"kipthoi test data key 1").digest()  # TEST_KEYRING's "test1"
@@ -62,10 +63,14 @@ def _open(db: Database, clock: FrozenClock, commune: Commune, policy: CommunePol
                                    reporter={"full_name": "Người Báo", "phone": phone})))
         code = str(result.response["case_code"])
         version = advance(s, clock, worker, code, "assess",
-                          INPUTS["assess"].model_validate({"risk_level": "low", "emergency": False}),
+                          INPUTS["assess"].model_validate({"risk_level": "low", "factors": FACTORS["low"],
+                                                           "emergency": False}),
                           1, policy=policy).version
+        version = advance(s, clock, worker, code, "detail_assess", INPUTS["detail_assess"].model_validate(DETAIL),
+                          version, policy=policy).version
         advance(s, clock, worker, code, "submit_plan", INPUTS["submit_plan"].model_validate(
-            {"goals": f"Mục tiêu cho {name}", "measures": "Thăm hằng tuần"}), version, policy=policy)
+            {"goals": f"Mục tiêu cho {name}", "measures": measures(f"Thăm {name} hằng tuần")}), version,
+                policy=policy)
         add_note(s, clock, worker, code, f"Ghi chú về {name}")
     return code
 
@@ -104,7 +109,9 @@ def test_rotation_to_a_new_key_keeps_every_record_readable_and_frees_the_old_key
     report = keys.rotate(db, clock, SYSTEM, both, policy.match_secret, batch=2)
     assert report.complete and report.skipped == 0
     assert report.reencrypted["child"] == 6 and report.reencrypted["note"] == 3  # name + birth date
-    assert report.reencrypted["plan"] == 6 and report.reencrypted["reporter"] == 6
+    assert report.reencrypted["plan"] == 3 and report.reencrypted["reporter"] == 6  # a plan's goals
+    # Its measures are rows of their own (description and responsible); Mẫu 03 has four texts.
+    assert report.reencrypted["plan_measure"] == 6 and report.reencrypted["detailed_assessment"] == 12
     assert not report.from_plaintext and not report.reindexed
     assert all(v.startswith("v1.k2.") for v in _stored(db))
     assert all(set(by_key) == {"k2"} for by_key in _status(db, policy.match_secret).values())

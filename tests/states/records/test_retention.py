@@ -21,10 +21,14 @@ from models import (
     AuditEvent,
     Case,
     Child,
+    Consent,
     Database,
+    DetailedAssessment,
     EmergencyAction,
+    EmergencyDecision,
     Note,
     Plan,
+    PlanMeasure,
     Report,
     Reporter,
     Review,
@@ -40,6 +44,7 @@ from states.lifecycle import workflow
 from states.lifecycle.triggers import INPUTS
 from states.records.retention import ERASED
 from tests.conftest import SECRETS_FILE_ENV, T0, Commune, staff_report
+from tests.payloads import CONSENT, FACTORS, measures
 
 ROOT = Path(__file__).resolve().parents[3]
 FIVE_YEARS = timedelta(days=1826)  # round(365.25 * 5)
@@ -54,8 +59,17 @@ PRIVATE = {
     "actions": "Việc đã làm lưu trữ giả lập",
     "emergency": "Khẩn cấp lưu trữ giả lập",
     "called": "Người được gọi lưu trữ giả lập",
+    "decided": "Quyết định khẩn cấp lưu trữ giả lập",
+    "alternative_care": "Nơi chăm sóc thay thế lưu trữ giả lập",
+    "information": "Thông tin chi tiết lưu trữ giả lập",
+    "needs": "Nhu cầu lưu trữ giả lập",
+    "attendees": "Thành phần họp lưu trữ giả lập",
+    "agreed": "Thống nhất lưu trữ giả lập",
     "goals": "Mục tiêu lưu trữ giả lập",
     "measures": "Biện pháp lưu trữ giả lập",
+    "responsible": "Người thực hiện lưu trữ giả lập",
+    "consent_carer": "Người Đồng Ý Lưu Trữ",
+    "consent_note": "Ghi chú đồng ý lưu trữ giả lập",
     "decision": "Ý kiến phê duyệt lưu trữ giả lập",
     "service": "Ghi chú dịch vụ lưu trữ giả lập",
     "findings": "Rà soát lưu trữ giả lập",
@@ -103,16 +117,25 @@ def closed_full(db: Database, clock: FrozenClock, commune: Commune, policy: Comm
                        actions_taken=PRIVATE["actions"])
         w, chair = Role.CASE_WORKER, Role.CHAIR
         v = workflow.assign(s, clock, commune.actors[Role.HEAD], code, commune.officials[w], 1).version
-        v = _fire(s, clock, commune, policy, w, code, "assess", v, risk_level="high", emergency=True,
+        v = _fire(s, clock, commune, policy, w, code, "assess", v, risk_level="high", factors=FACTORS["high"],
+                  emergency=True,
                   emergency_action={"action_taken": PRIVATE["emergency"], "who_was_called": PRIVATE["called"],
                                     "done_at": now.isoformat()})
+        v = _fire(s, clock, commune, policy, chair, code, "decide_emergency", v, measures=PRIVATE["decided"],
+                  decided_at=now.isoformat(), separation=True, alternative_care=PRIVATE["alternative_care"])
+        v = _fire(s, clock, commune, policy, w, code, "detail_assess", v, information=PRIVATE["information"],
+                  needs=PRIVATE["needs"], meeting_at=now.isoformat(), attendees=PRIVATE["attendees"],
+                  agreed=PRIVATE["agreed"])
+        plan_measures = [m | {"responsible": PRIVATE["responsible"]} for m in measures(PRIVATE["measures"])]
         v = _fire(s, clock, commune, policy, w, code, "submit_plan", v, goals=PRIVATE["goals"],
-                  measures=PRIVATE["measures"])
+                  measures=plan_measures)
         v = _fire(s, clock, commune, policy, chair, code, "approve_plan", v, note=PRIVATE["decision"])
+        v = _fire(s, clock, commune, policy, w, code, "record_consent", v, **CONSENT | {
+            "carer_name": PRIVATE["consent_carer"], "note": PRIVATE["consent_note"]})
         v = _fire(s, clock, commune, policy, w, code, "start_service", v, kind="medical", agency_code="TYT",
-                  started_on=now.date().isoformat(), note=PRIVATE["service"])
+                  started_on=now.date().isoformat(), note=PRIVATE["service"], measure_no=1)
         v = _fire(s, clock, commune, policy, w, code, "review", v, findings=PRIVATE["findings"],
-                  risk_level="low", outcome="close")
+                  risk_level="low", factors=FACTORS["low"], outcome="close")
         workflow.add_note(s, clock, commune.actors[w], code, PRIVATE["note"])
         _fire(s, clock, commune, policy, chair, code, "close", v, reason="no_longer_at_risk")
     return code
@@ -172,6 +195,14 @@ def test_closed_cases_past_the_limit_are_anonymised(client: TestClient, db: Data
         assert review.findings == ERASED and review.outcome == "close"
         [note] = s.execute(select(Note).where(col(Note.case_id) == full_id)).scalars()
         assert note.text == ERASED
+        [detail] = s.execute(select(DetailedAssessment).where(col(DetailedAssessment.case_id) == full_id)).scalars()
+        assert (detail.information, detail.needs, detail.attendees, detail.agreed) == (ERASED,) * 4
+        [measure] = s.execute(select(PlanMeasure).where(col(PlanMeasure.case_id) == full_id)).scalars()
+        assert (measure.description, measure.responsible, measure.kind) == (ERASED, None, "medical_psychological")
+        [decision] = s.execute(select(EmergencyDecision).where(col(EmergencyDecision.case_id) == full_id)).scalars()
+        assert (decision.measures, decision.alternative_care, decision.separation) == (ERASED, None, True)
+        [consent] = s.execute(select(Consent).where(col(Consent.case_id) == full_id)).scalars()
+        assert (consent.carer_name, consent.note, consent.carer_answer) == (None, None, "given")
         assert audit.verify(s).ok
 
     # One event per case, by the retention job, naming the case and nothing about the child.
@@ -180,7 +211,8 @@ def test_closed_cases_past_the_limit_are_anonymised(client: TestClient, db: Data
     assert {actor for actor, _ in logged} == {"system:retention"}
     by_case = {after["case"]: after for _, after in logged}
     assert by_case[full]["erased"] == {"reports": 1, "reporters": 1, "emergency_action": 1, "plan": 1,
-                                       "service": 1, "review": 1, "note": 1}
+                                       "service": 1, "review": 1, "note": 1, "detailed_assessment": 1,
+                                       "plan_measure": 1, "emergency_decision": 1, "consent": 1}
     text = json.dumps([after for _, after in logged], ensure_ascii=False)
     for secret in (*PRIVATE.values(), "Trẻ Lưu Trữ", "2015-01-02"):
         assert secret not in text
