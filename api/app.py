@@ -19,6 +19,7 @@ from api.ratelimit import Limiter, RateLimit, RateLimited
 from api.ratelimit import handle as rate_limited
 from api.routers import attachments as case_attachments
 from api.routers import auth, cases, deadlines, directory, exports, oversight, reports, users, webhooks
+from api.routers import handover as case_handover
 from api.routers import prints as case_prints
 from api.routers import search as case_search
 
@@ -87,6 +88,7 @@ def create_app(runtime: Runtime, *, max_body_bytes: int = 256 * 1024,
     app.include_router(reports.router)
     app.include_router(cases.router)
     app.include_router(case_attachments.router)
+    app.include_router(case_handover.router)
     app.include_router(case_search.router)
     app.include_router(directory.router)
     app.include_router(deadlines.router)

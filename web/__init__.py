@@ -21,3 +21,7 @@ def install(app: FastAPI) -> None:
 
     app.include_router(prints.router)
     app.state.case_printer = prints.layout  # the API's print routes (api/routers/prints.py) lay out with it
+    from web.pages import handover  # a transferred case's package; its printer makes the API's ZIP too
+
+    app.include_router(handover.router)
+    app.state.handover_printer = handover.layout  # the API's handover ZIP (api/routers/handover.py)

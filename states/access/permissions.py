@@ -30,6 +30,8 @@ ACTIONS: dict[str, frozenset[Role]] = {
     "case.note": CASE_WRITERS | {Role.AGENCY_OFFICIAL},
     "case.refer": CASE_WRITERS,
     "case.export_worklist": CASE_WRITERS,
+    # The package a transferred case is handed over with (states/cases/handover.py): those who change cases.
+    "case.handover": CASE_WRITERS,
     "child.export": frozenset({Role.HEAD, Role.CHAIR}),
     "case.access_log": frozenset({Role.HEAD, Role.AUDITOR}),
     "report.hotline_status": frozenset({Role.HOTLINE}),

@@ -3,10 +3,10 @@
 Four cases are built for each test: OWN (assigned to the case worker's official), OTHER
 (assigned to the head's official), REFERRED (assigned to the head's official and referred to
 the police, agency CA, where the agency official sits) and UNASSIGNED. Each test is one role
-and one group of endpoints (reading a case; its export and access log; the changes; the
-endpoints over all cases) and checks every endpoint on all four kinds, so the matrix costs 36
-fixtures, not hundreds. The expected status of every cell is written out below, by hand, from
-the rules — not read from `states/access/permissions.py`.
+and one group of endpoints (reading a case; its export and access log; its handover package;
+the changes; the deadlines; the endpoints over all cases) and checks every endpoint on all four
+kinds, so the matrix costs 54 fixtures (9 × 6), not hundreds. The expected status of every cell
+is written out below, by hand, from the rules — not read from `states/access/permissions.py`.
 
 Every response a role gets is also searched for the reporter's identity: only the head and
 the worker assigned to the case may ever see who reported (Luật Tố cáo 2018).
@@ -33,6 +33,7 @@ from states.intake.report_data import StaffReport
 from states.kernel.clock import FrozenClock
 from states.kernel.commune import CommunePolicy
 from states.lifecycle import workflow
+from states.lifecycle.triggers import INPUTS
 from tests.conftest import Commune, hotline_report, staff_report
 
 OWN, OTHER, REFERRED, UNASSIGNED = "own", "other", "referred", "unassigned"
@@ -77,6 +78,11 @@ def kinds(db: Database, clock: FrozenClock, policy: CommunePolicy, commune: Comm
         for kind, official in ((OWN, Role.CASE_WORKER), (OTHER, Role.HEAD), (REFERRED, Role.HEAD)):
             case = workflow.assign(s, clock, head, codes[kind], commune.officials[official], 1)
             versions[kind] = case.version
+        # Referring needs consent or a legal ground (states/cases/referrals.py): the child's safety.
+        ground = INPUTS["record_consent"].model_validate({"legal_ground": "child_safety"})
+        for kind in KINDS:
+            versions[kind] = workflow.advance(s, clock, head, codes[kind], "record_consent", ground,
+                                              versions[kind], policy).version
         referrals.refer(s, clock, head, codes[REFERRED], "CA", policy)
     return Kinds(codes=codes, versions=versions)
 
@@ -192,6 +198,37 @@ def test_export_and_access_log_of_one_case(client: TestClient, commune: Commune,
             # The head's own export of this child a moment ago is the one read on record.
             expected = [("child.exported", commune.actors[Role.HEAD].ref)] if role == Role.HEAD else []
             assert [(e["action"], e["actor"]) for e in r.json()] == expected, kind
+
+
+# --- handing a transferred case over to the receiving commune: GET /cases/{code}/handover -----
+
+
+@pytest.mark.parametrize("role", EVERYONE, ids=IDS)
+def test_handover_of_one_case(client: TestClient, commune: Commune, db: Database, clock: FrozenClock,
+                              policy: CommunePolicy, kinds: Kinds, role: Role | None) -> None:
+    """Those who change a case, on the cases they may change; 422 while it is not closed as
+    transferred, whatever else. The package is handed to another commune: nobody's, not even the
+    head's, holds who reported."""
+    h = headers(commune, role)
+    for kind in KINDS:
+        r = client.get(f"/cases/{kinds.codes[kind]}/handover", headers=h)
+        assert r.status_code == worker_write(role, kind, 422), ("not transferred", kind, r.text)
+        assert CHILD_NAMES[kind] not in r.text
+    transfer = INPUTS["close"].model_validate({"reason": "transferred", "transferred_to": "Xã Ma Trận"})
+    with db.write() as s:
+        for kind in KINDS:
+            workflow.advance(s, clock, commune.actors[Role.CHAIR], kinds.codes[kind], "close", transfer,
+                             kinds.versions[kind], policy)
+    for kind in KINDS:
+        r = client.get(f"/cases/{kinds.codes[kind]}/handover", headers=h)
+        assert r.status_code == worker_write(role, kind, 200), ("handover", kind, r.text)
+        for secret in REPORTER_SECRETS:
+            assert secret not in r.text, ("handover", kind, secret)
+        if r.status_code == 200:
+            assert r.json()["case"]["child"]["full_name"] == CHILD_NAMES[kind]
+            assert r.json()["receiving_commune"] == "Xã Ma Trận" and r.json()["view"] == "content"
+        else:
+            assert CHILD_NAMES[kind] not in r.text and NARRATIVE not in r.text
 
 
 # --- changing a case: notes, referrals, a trigger, assignment -------------------------------

@@ -75,6 +75,8 @@ STAFF |= {"/desk/cases/{code}/print": "/desk/cases/NH-2026-000001/print",
           "/desk/cases/{code}/print/{form}": "/desk/cases/NH-2026-000001/print/mau-01",
           "/desk/cases/{code}/print.docx": "/desk/cases/NH-2026-000001/print.docx",
           "/desk/cases/{code}/print/{form}.docx": "/desk/cases/NH-2026-000001/print/mau-01.docx"}
+# The handover package of a transferred case (web/pages/handover.py).
+STAFF |= {"/desk/cases/{code}/handover.zip": "/desk/cases/NH-2026-000001/handover.zip"}
 
 
 def test_every_html_page_is_checked(db: Database) -> None:
