@@ -389,6 +389,7 @@ LABELS_VI: dict[str, str] = {
     "case.service_ended": "Kết thúc dịch vụ",
     "case.viewed": "Xem hồ sơ",
     "case.printed": "Đã in hồ sơ",
+    "case.handover_exported": "Xuất gói bàn giao (chuyển xã)",
     "case.anonymised": "Ẩn danh theo quy định lưu trữ",
     "deadline.acknowledged": "Xác nhận cảnh báo",
     "deadline.alert": "Cảnh báo thời hạn",
