@@ -35,6 +35,7 @@ from states.kernel.commune import CommunePolicy
 from states.lifecycle import workflow
 from states.lifecycle.triggers import INPUTS
 from tests.conftest import Commune, hotline_report, staff_report
+from tests.payloads import FACTORS
 
 OWN, OTHER, REFERRED, UNASSIGNED = "own", "other", "referred", "unassigned"
 KINDS = (OWN, OTHER, REFERRED, UNASSIGNED)
@@ -264,7 +265,7 @@ def test_change_cases(client: TestClient, commune: Commune, db: Database, kinds:
 
         r = client.post(f"/cases/{code}/transitions/assess", headers=h,
                         json={"expected_version": versions[kind],
-                              "data": {"risk_level": "medium", "emergency": False}})
+                              "data": {"risk_level": "medium", "factors": FACTORS["medium"], "emergency": False}})
         assert r.status_code == worker_write(role, kind, 200), ("assess", kind, r.text)
         assert_no_reporter_identity(r, role, kind)
         if r.status_code == 200:

@@ -24,6 +24,7 @@ from states.deadlines.policy import load_policy
 from states.kernel.clock import FrozenClock
 from states.kernel.commune import CommunePolicy
 from tests.conftest import T0, Commune, hotline_report, staff_report
+from tests.payloads import FACTORS
 
 W = Role.CASE_WORKER
 ALLOWED = [Role.CASE_WORKER, Role.HEAD, Role.CHAIR]
@@ -137,7 +138,7 @@ def test_unknown_deadline_is_404(api: Api, overdue: tuple[str, int]) -> None:
 
 def test_a_deadline_no_longer_open_is_422(api: Api) -> None:
     code = api.report()
-    api.fire(W, code, "assess", risk_level="low", emergency=False)
+    api.fire(W, code, "assess", risk_level="low", factors=FACTORS["low"], emergency=False)
     r = api.ack(W, api.deadline(code)["id"])
     assert r.status_code == 422
     assert (r.json()["field"], r.json()["rule"]) == ("deadline_id", "deadline_open")
@@ -178,7 +179,7 @@ def test_get_shows_a_page_and_post_acknowledges_as_the_official(api: Api, overdu
 def test_a_link_to_a_deadline_met_since_does_not_acknowledge(api: Api, overdue: tuple[str, int]) -> None:
     code, _ = overdue
     [(_, token)] = api.links()
-    api.fire(W, code, "assess", risk_level="low", emergency=False)
+    api.fire(W, code, "assess", risk_level="low", factors=FACTORS["low"], emergency=False)
     r = api.client.post(f"/a/{token}")
     assert r.status_code == 409 and "text/html" in r.headers["content-type"]
     assert api.deadline(code)["acknowledged_at"] is None and api.ack_events() == []
@@ -313,7 +314,8 @@ def test_overdue_lists_exactly_the_cases_past_a_limit(api: Api) -> None:
     late = api.report(hotline_report(received_at=(T0 - timedelta(hours=13)).isoformat(), child=child(2)),
                       Role.HOTLINE)  # its 12 hours ended at 08:00 today
     assessed = api.report(staff_report(child=child(3)))
-    api.fire(W, assessed, "assess", risk_level="low", emergency=False)  # next: plan by 9/3 17:00
+    # next: plan by 9/3 17:00
+    api.fire(W, assessed, "assess", risk_level="low", factors=FACTORS["low"], emergency=False)
     closed = api.report(hotline_report("111-2026-0002", received_at=(T0 - timedelta(hours=13)).isoformat(),
                                        child=child(4)), Role.HOTLINE)
     api.fire(Role.CHAIR, closed, "close", reason="not_substantiated")
@@ -323,7 +325,7 @@ def test_overdue_lists_exactly_the_cases_past_a_limit(api: Api) -> None:
     assert listed(overdue="true") == sorted([fresh, late])
     api.ack(W, api.deadline(fresh)["id"])
     assert listed(overdue="true") == sorted([fresh, late])  # acknowledged is not done
-    api.fire(W, late, "assess", risk_level="low", emergency=False)  # its plan is due 6/3 17:00
+    api.fire(W, late, "assess", risk_level="low", factors=FACTORS["low"], emergency=False)  # its plan: 6/3 17:00
     assert listed(overdue="true") == [fresh]
     api.clock.advance(timedelta(days=7))  # 9/3 20:01: every plan limit has passed
     assert listed(overdue="true") == sorted([fresh, late, assessed])
@@ -347,7 +349,7 @@ def test_api_transitions_use_the_communes_deadline_policy_and_links(
     client, policy = custom_client
     api = Api(client, commune, db, clock, policy)
     code = api.report()
-    api.fire(W, code, "assess", risk_level="high", emergency=True)
+    api.fire(W, code, "assess", risk_level="high", factors=FACTORS["high"], emergency=True)
     # 10 working days from Monday 2/3 by the commune's override: Monday 16/3, 17:00 = 10:00 UTC.
     due = datetime.fromisoformat(api.deadline(code, "plan_submission")["due_at"])
     assert due == datetime(2026, 3, 16, 10, tzinfo=UTC)

@@ -12,6 +12,7 @@ from api.schemas import CaseDetail, CaseSummary
 from models import Database, Official
 from models.enums import Role
 from tests.conftest import T0, Commune, staff_report
+from tests.payloads import CONSENT, DETAIL, FACTORS, measures
 
 
 def report(client: TestClient, commune: Commune, **overrides: Any) -> str:
@@ -54,7 +55,8 @@ def three(client: TestClient, commune: Commune) -> dict[str, str]:
                received_at=at(-timedelta(days=1)), child={"full_name": "Trẻ Danh Sách B"})
     c = report(client, commune, place_code="TAY-BINH", received_at=at(-timedelta(days=2)),
                child={"full_name": "Trẻ Danh Sách C"})
-    v = fire(client, commune, Role.CASE_WORKER, a, "assess", 1, risk_level="medium", emergency=False)
+    v = fire(client, commune, Role.CASE_WORKER, a, "assess", 1, risk_level="medium", factors=FACTORS["medium"],
+             emergency=False)
     assert assign(client, commune, a, v, commune.officials[Role.CASE_WORKER]).status_code == 200
     assert assign(client, commune, c, 1, commune.officials[Role.HEAD]).status_code == 200
     return {"A": a, "B": b, "C": c}
@@ -194,8 +196,8 @@ def test_detail_shape(client: TestClient, commune: Commune) -> None:
     assert case["view"] == "full" and case["withheld"] == []
     assert case["reporters"] == [{"report_id": rep["id"], "full_name": "Người Báo Tin",
                                   "phone": "+84900000999", "address": None, "relation": "hàng xóm"}]
-    assert case["allowed_triggers"] == ["assess", "record_emergency", "close", "propose_closure", "extend_separation",
-                                      "end_separation"]
+    assert case["allowed_triggers"] == ["assess", "decide_emergency", "record_emergency", "record_consent", "close",
+                                      "propose_closure", "extend_separation", "end_separation"]
     assert [(e["seq"], e["action"]) for e in case["timeline"]][-1][1] == "case.opened"
 
 
@@ -301,11 +303,14 @@ def test_intake_operator_may_not_write_notes(client: TestClient, commune: Commun
 
 def supported_case(client: TestClient, commune: Commune, name: str) -> tuple[str, int]:
     code = report(client, commune, child={"full_name": name})
-    v = fire(client, commune, Role.CASE_WORKER, code, "assess", 1, risk_level="high", emergency=False)
-    v = fire(client, commune, Role.CASE_WORKER, code, "submit_plan", v, goals="An toàn", measures="Tư vấn")
+    v = fire(client, commune, Role.CASE_WORKER, code, "assess", 1, risk_level="high", factors=FACTORS["high"],
+             emergency=False)
+    v = fire(client, commune, Role.CASE_WORKER, code, "detail_assess", v, **DETAIL)
+    v = fire(client, commune, Role.CASE_WORKER, code, "submit_plan", v, goals="An toàn", measures=measures("Tư vấn"))
     v = fire(client, commune, Role.CHAIR, code, "approve_plan", v)
+    v = fire(client, commune, Role.CASE_WORKER, code, "record_consent", v, **CONSENT)
     fire(client, commune, Role.CASE_WORKER, code, "start_service", v,
-         kind="psychological", agency_code="TYT", started_on="2026-03-03")
+         kind="psychological", agency_code="TYT", started_on="2026-03-03", measure_no=1)
     [service] = detail(client, commune, code)["services"]
     return code, int(service["id"])
 

@@ -22,6 +22,7 @@ from states.identity.actors import SYSTEM
 from states.kernel.clock import FrozenClock
 from states.records import directory
 from tests.conftest import Commune, hotline_report, staff_report
+from tests.payloads import CONSENT, DETAIL, FACTORS, measures
 
 REPORTER_SECRETS = ("Người Báo Tin", "900000999")
 # One marker per private field of the rich case.
@@ -37,8 +38,17 @@ M = {
     "actions_taken": "Đã báo trưởng thôn (giả lập)",
     "emergency": "Đưa trẻ sang nhà bà ngoại (giả lập)",
     "who_called": "Công an xã trực ban (giả lập)",
+    "decided": "Quyết định khẩn cấp của chủ tịch giả lập",
+    "alternative_care": "Nhà bà ngoại giả lập",
+    "information": "Thông tin chi tiết giả lập",
+    "needs": "Nhu cầu của trẻ giả lập",
+    "attendees": "Thành phần họp giả lập",
+    "agreed": "Nội dung thống nhất giả lập",
     "goals": "Mục tiêu kế hoạch giả lập",
     "measures": "Biện pháp kế hoạch giả lập",
+    "responsible": "Người thực hiện biện pháp giả lập",
+    "carer_name": "Người Đồng Ý Giả Lập",
+    "consent_note": "Ghi chú về sự đồng ý giả lập",
     "service_note": "Ghi chú dịch vụ y tế giả lập",
     "findings": "Kết quả rà soát giả lập",
     "head_note": "Ghi chú của trưởng phòng giả lập",
@@ -76,6 +86,11 @@ def open_case(client: TestClient, commune: Commune, body: dict[str, Any] | None 
                     body or staff_report(), 201)["case_code"])
 
 
+def consent(client: TestClient, commune: Commune, code: str, version: int = 1, **data: Any) -> int:
+    """Record consent (both given) to share the child's data: a referral needs it."""
+    return fire(client, commune, Role.HEAD, code, "record_consent", version, **CONSENT | data)
+
+
 def read(client: TestClient, headers: dict[str, str], code: str) -> httpx.Response:
     r: httpx.Response = client.get(f"/cases/{code}", headers=headers)
     return r
@@ -104,22 +119,30 @@ def health(db: Database, clock: FrozenClock, commune: Commune) -> Health:
 
 @pytest.fixture
 def rich(client: TestClient, commune: Commune, health: Health) -> str:
-    """Assigned to the case worker; assessed with an emergency action; plan approved; a
-    medical service with the health station (which refers the case to it); reviewed; referred
-    to the police; a note each by the head, the police and the health station."""
+    """Assigned to the case worker; assessed with an emergency action, and the chair's decision;
+    the detailed assessment (Mẫu 03); plan approved; consent recorded; a medical service with the
+    health station (which refers the case to it); reviewed; referred to the police; a note each
+    by the head, the police and the health station."""
     code = open_case(client, commune, rich_report())
     v = post(client, f"/cases/{code}/assign", commune.headers(Role.HEAD),
              {"expected_version": 1, "official_id": commune.officials[Role.CASE_WORKER]})["version"]
-    v = fire(client, commune, Role.CASE_WORKER, code, "assess", v, risk_level="high", emergency=True,
+    v = fire(client, commune, Role.CASE_WORKER, code, "assess", v, risk_level="high", factors=FACTORS["high"],
+             special_groups=["harmed_by_violence"], emergency=True,
              emergency_action={"action_taken": M["emergency"], "who_was_called": M["who_called"],
                                "done_at": "2026-03-02T08:30:00+07:00"})
+    v = fire(client, commune, Role.CHAIR, code, "decide_emergency", v, measures=M["decided"],
+             decided_at="2026-03-02T08:40:00+07:00", separation=True, alternative_care=M["alternative_care"])
+    v = fire(client, commune, Role.CASE_WORKER, code, "detail_assess", v, information=M["information"],
+             needs=M["needs"], meeting_at="2026-03-02T08:50:00+07:00", attendees=M["attendees"],
+             agreed=M["agreed"])
     v = fire(client, commune, Role.CASE_WORKER, code, "submit_plan", v, goals=M["goals"],
-             measures=M["measures"])
+             measures=[m | {"responsible": M["responsible"]} for m in measures(M["measures"])])
     v = fire(client, commune, Role.CHAIR, code, "approve_plan", v)
+    v = consent(client, commune, code, v, carer_name=M["carer_name"], note=M["consent_note"])
     v = fire(client, commune, Role.CASE_WORKER, code, "start_service", v, kind="medical",
-             agency_code="TYT", started_on="2026-03-02", note=M["service_note"])
+             agency_code="TYT", started_on="2026-03-02", note=M["service_note"], measure_no=1)
     fire(client, commune, Role.CASE_WORKER, code, "review", v, findings=M["findings"], risk_level="low",
-         outcome="continue")
+         factors=FACTORS["low"], outcome="continue")
     post(client, f"/cases/{code}/referrals", commune.headers(Role.HEAD), {"agency_code": "CA"}, 201)
     post(client, f"/cases/{code}/notes", commune.headers(Role.HEAD), {"text": M["head_note"]}, 201)
     post(client, f"/cases/{code}/notes", commune.headers(Role.AGENCY_OFFICIAL), {"text": POLICE_NOTE}, 201)
@@ -189,7 +212,10 @@ def test_worker_reads_an_unassigned_case_without_the_reporter(client: TestClient
 # --- what each kind of agency sees -----------------------------------------------------------
 
 NEVER_TO_AN_AGENCY = (*REPORTER_SECRETS, M["father"], M["family"], M["carer"], M["goals"],
-                      M["measures"], M["findings"], M["head_note"], M["likely_consequence"])
+                      M["measures"], M["findings"], M["head_note"], M["likely_consequence"],
+                      # the Nghị định 56 records: the chair's decision, Mẫu 03, the measures, consent
+                      M["decided"], M["alternative_care"], M["information"], M["needs"], M["attendees"],
+                      M["agreed"], M["responsible"], M["carer_name"], M["consent_note"])
 
 
 def test_police_see_the_facts_and_emergency_actions_but_not_the_family(
@@ -339,7 +365,9 @@ def test_each_read_of_private_fields_is_one_access_event(client: TestClient, com
     head, chair = fields[commune.actors[Role.HEAD].ref], fields[commune.actors[Role.CHAIR].ref]
     police, tyt = fields[commune.actors[Role.AGENCY_OFFICIAL].ref], fields[health.ref]
     assert {"child.full_name", "child.birth_date", "report.narrative", "reporter.full_name",
-            "reporter.phone", "note.text", "plan.goals", "review.findings"} <= head
+            "reporter.phone", "note.text", "plan.goals", "review.findings", "plan_measure.description",
+            "detailed_assessment.information", "emergency_decision.measures", "consent.carer_name",
+            "case_file.special_groups"} <= head
     assert fields[commune.actors[Role.CASE_WORKER].ref] == head
     assert chair == head - {f for f in head if f.startswith("reporter.")}
     assert not any(f.startswith("reporter.") for f in chair)
@@ -359,7 +387,8 @@ def test_refused_reads_and_state_only_paths_write_no_access_event(client: TestCl
     r = client.post(f"/cases/{code}/transitions/teleport", headers=commune.headers(Role.HEAD),
                     json={"expected_version": 1, "data": {}})
     assert r.status_code == 404 and r.json()["allowed_triggers"] == [
-        "assess", "record_emergency", "close", "propose_closure", "extend_separation", "end_separation"]
+        "assess", "decide_emergency", "record_emergency", "record_consent", "close", "propose_closure",
+        "extend_separation", "end_separation"]
     assert client.get("/cases", headers=commune.headers(Role.HEAD)).status_code == 200
     assert events(db, "case.viewed") == []
     assert read(client, commune.headers(Role.HEAD), code).status_code == 200
@@ -429,6 +458,7 @@ def test_export_of_a_re_reported_child_holds_the_earlier_case(client: TestClient
 
 def test_withdrawing_a_referral_ends_the_agencys_access_at_once(client: TestClient, commune: Commune) -> None:
     code = open_case(client, commune)
+    consent(client, commune, code)
     police = commune.headers(Role.AGENCY_OFFICIAL)
     head = commune.headers(Role.HEAD)
     referral = post(client, f"/cases/{code}/referrals", head, {"agency_code": "CA"}, 201)
@@ -454,6 +484,7 @@ def test_withdrawing_a_referral_ends_the_agencys_access_at_once(client: TestClie
 def test_referring_twice_to_one_agency_or_to_an_unknown_one_is_422(client: TestClient,
                                                                    commune: Commune) -> None:
     code = open_case(client, commune)
+    consent(client, commune, code)
     head = commune.headers(Role.HEAD)
     post(client, f"/cases/{code}/referrals", head, {"agency_code": "CA"}, 201)
     r = client.post(f"/cases/{code}/referrals", headers=head, json={"agency_code": "CA"})
@@ -466,12 +497,16 @@ def test_starting_a_service_refers_the_case_to_the_agency(client: TestClient, co
                                                          health: Health, db: Database) -> None:
     code = open_case(client, commune)
     assert read(client, health.headers, code).status_code == 404
-    v = fire(client, commune, Role.CASE_WORKER, code, "assess", 1, risk_level="high", emergency=False)
-    v = fire(client, commune, Role.CASE_WORKER, code, "submit_plan", v, goals="An toàn", measures="Tư vấn")
+    v = fire(client, commune, Role.CASE_WORKER, code, "assess", 1, risk_level="high", factors=FACTORS["high"],
+             emergency=False)
+    v = fire(client, commune, Role.CASE_WORKER, code, "detail_assess", v, **DETAIL)
+    v = fire(client, commune, Role.CASE_WORKER, code, "submit_plan", v, goals="An toàn",
+             measures=measures("Tư vấn", agency_code="TYT"))
     v = fire(client, commune, Role.CHAIR, code, "approve_plan", v)
-    assert read(client, health.headers, code).status_code == 404
+    v = consent(client, commune, code, v)
+    assert read(client, health.headers, code).status_code == 404  # planned and consented: not yet referred
     fire(client, commune, Role.CASE_WORKER, code, "start_service", v, kind="medical", agency_code="TYT",
-         started_on="2026-03-02")
+         started_on="2026-03-02", measure_no=1)
     r = read(client, health.headers, code)
     assert r.status_code == 200 and r.json()["view"] == "agency"
     assert [i["code"] for i in client.get("/cases", headers=health.headers).json()["items"]] == [code]
@@ -495,9 +530,28 @@ def referral_sms(db: Database, code: str) -> list[tuple[str, bool]]:
 
 def test_a_referral_tells_the_agency_by_sms(client: TestClient, commune: Commune, db: Database) -> None:
     code = open_case(client, commune)
+    consent(client, commune, code)
     post(client, f"/cases/{code}/referrals", commune.headers(Role.HEAD), {"agency_code": "CA"}, 201)
     police_phone = "+8490000" + f"{list(Role).index(Role.AGENCY_OFFICIAL):04d}"
     assert referral_sms(db, code) == [(police_phone, True)]
+
+
+def test_a_referral_without_consent_or_after_a_refusal_is_422_and_tells_no_one(
+        client: TestClient, commune: Commune, db: Database) -> None:
+    code = open_case(client, commune)
+    head, police = commune.headers(Role.HEAD), commune.headers(Role.AGENCY_OFFICIAL)
+    r = client.post(f"/cases/{code}/referrals", headers=head, json={"agency_code": "CA"})
+    assert r.status_code == 422 and (r.json()["field"], r.json()["rule"]) == (
+        "consent", "consent_or_legal_ground_required")
+    v = consent(client, commune, code, carer_answer="refused")
+    r = client.post(f"/cases/{code}/referrals", headers=head, json={"agency_code": "CA"})
+    assert r.status_code == 422 and (r.json()["field"], r.json()["rule"]) == ("consent", "consent_refused")
+    assert read(client, police, code).status_code == 404 and referral_sms(db, code) == []
+    assert read(client, head, code).json()["referrals"] == []
+    # A legal ground (criminal procedure, for the police) lets the case be referred after all.
+    fire(client, commune, Role.HEAD, code, "record_consent", v, legal_ground="criminal_procedure")
+    post(client, f"/cases/{code}/referrals", head, {"agency_code": "CA"}, 201)
+    assert read(client, police, code).status_code == 200
 
 
 def test_hotline_report_without_a_reporter_has_no_reporter_section(client: TestClient,

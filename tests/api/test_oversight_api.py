@@ -19,6 +19,7 @@ from states.identity.accounts import UserIn, create_user
 from states.identity.actors import SYSTEM
 from states.kernel.clock import FrozenClock
 from tests.conftest import T0, Commune, hotline_report, staff_report
+from tests.payloads import CONSENT, FACTORS, measures
 
 PRIVATE = {
     "child": "Trẻ Giám Sát Giả",
@@ -31,8 +32,17 @@ PRIVATE = {
     "family": "Hoàn cảnh giám sát giả lập",
     "emergency": "Biện pháp khẩn cấp giám sát giả lập",
     "called": "Người được gọi giám sát giả lập",
+    "decided": "Quyết định khẩn cấp giám sát giả lập",
+    "alternative_care": "Nơi chăm sóc thay thế giám sát giả lập",
+    "information": "Thông tin chi tiết giám sát giả lập",
+    "needs": "Nhu cầu giám sát giả lập",
+    "attendees": "Thành phần họp giám sát giả lập",
+    "agreed": "Thống nhất giám sát giả lập",
     "goals": "Mục tiêu giám sát giả lập",
     "measures": "Biện pháp giám sát giả lập",
+    "responsible": "Người thực hiện giám sát giả lập",
+    "carer_name": "Người Đồng Ý Giám Sát",
+    "consent_note": "Ghi chú đồng ý giám sát giả lập",
     "service": "Ghi chú dịch vụ giám sát giả lập",
     "findings": "Rà soát giám sát giả lập",
     "note": "Ghi chú giám sát giả lập",
@@ -111,19 +121,26 @@ def test_audit_event_payloads_carry_no_private_strings(client: TestClient, commu
                      father={"full_name": PRIVATE["father"]}, family_circumstances=PRIVATE["family"])
     v = post(client, f"/cases/{code}/assign", head,
              {"expected_version": 1, "official_id": commune.officials[Role.CASE_WORKER]})["version"]
-    v = fire(client, commune, Role.CASE_WORKER, code, "assess", v, risk_level="high", emergency=True,
-             note=PRIVATE["note"], emergency_action={"action_taken": PRIVATE["emergency"],
-                                                     "who_was_called": PRIVATE["called"],
-                                                     "done_at": T0.isoformat()})
-    v = fire(client, commune, Role.CASE_WORKER, code, "submit_plan", v, goals="g", measures="m")
+    v = fire(client, commune, Role.CASE_WORKER, code, "assess", v, risk_level="high", factors=FACTORS["high"],
+             emergency=True, note=PRIVATE["note"], emergency_action={"action_taken": PRIVATE["emergency"],
+                                                                     "who_was_called": PRIVATE["called"],
+                                                                     "done_at": T0.isoformat()})
+    v = fire(client, commune, Role.CHAIR, code, "decide_emergency", v, measures=PRIVATE["decided"],
+             decided_at=T0.isoformat(), separation=True, alternative_care=PRIVATE["alternative_care"])
+    v = fire(client, commune, Role.CASE_WORKER, code, "detail_assess", v, information=PRIVATE["information"],
+             needs=PRIVATE["needs"], meeting_at=T0.isoformat(), attendees=PRIVATE["attendees"],
+             agreed=PRIVATE["agreed"])
+    v = fire(client, commune, Role.CASE_WORKER, code, "submit_plan", v, goals="g", measures=measures("m"))
     v = fire(client, commune, Role.CHAIR, code, "return_plan", v, reason=PRIVATE["return"])
     v = fire(client, commune, Role.CASE_WORKER, code, "submit_plan", v, goals=PRIVATE["goals"],
-             measures=PRIVATE["measures"])
+             measures=[m | {"responsible": PRIVATE["responsible"]} for m in measures(PRIVATE["measures"])])
     v = fire(client, commune, Role.CHAIR, code, "approve_plan", v, note=PRIVATE["note"])
+    v = fire(client, commune, Role.CASE_WORKER, code, "record_consent", v,
+             **CONSENT | {"carer_name": PRIVATE["carer_name"], "note": PRIVATE["consent_note"]})
     v = fire(client, commune, Role.CASE_WORKER, code, "start_service", v, kind="medical", agency_code="TYT",
-             started_on="2026-03-02", note=PRIVATE["service"])
+             started_on="2026-03-02", note=PRIVATE["service"], measure_no=1)
     fire(client, commune, Role.CASE_WORKER, code, "review", v, findings=PRIVATE["findings"], risk_level="low",
-         outcome="continue")
+         factors=FACTORS["low"], outcome="continue")
     post(client, f"/cases/{code}/notes", worker, {"text": PRIVATE["note"]}, 201)
     assert client.get(f"/cases/{code}", headers=head).json()["reporters"]
     for params in ({"child_name": PRIVATE["child"]}, {"reporter_phone": "0900000999"}):
@@ -152,6 +169,7 @@ def test_audit_event_payloads_carry_no_private_strings(client: TestClient, commu
 def test_access_log_lists_every_read_with_who_which_fields_and_when(client: TestClient, commune: Commune,
                                                                     clock: FrozenClock) -> None:
     code = open_case(client, commune)
+    fire(client, commune, Role.HEAD, code, "record_consent", 1, **CONSENT)  # referring needs it
     post(client, f"/cases/{code}/referrals", commune.headers(Role.HEAD), {"agency_code": "CA"}, 201)
     clock.advance(timedelta(minutes=5))
     for role in (Role.HEAD, Role.CHAIR, Role.CASE_WORKER, Role.AGENCY_OFFICIAL):
@@ -199,7 +217,8 @@ def test_statistics_count_cases_without_content(client: TestClient, commune: Com
                hotline_report("111-STATS-1", child={"full_name": "Trẻ Thống Kê C", "sex": "male"},
                               abuse_forms=["sexual_abuse"]), 201)["case_code"]
     fire(client, commune, Role.CHAIR, b, "close", 1, reason="duplicate")
-    fire(client, commune, Role.CASE_WORKER, hot, "assess", 1, risk_level="high", emergency=True)
+    fire(client, commune, Role.CASE_WORKER, hot, "assess", 1, risk_level="high", factors=FACTORS["high"],
+         emergency=True)
     for role in (Role.AUDITOR, Role.HEAD, Role.CHAIR):
         r = client.get("/stats", headers=commune.headers(role))
         assert r.status_code == 200, r.text
@@ -320,7 +339,8 @@ def test_hotline_reads_the_status_of_its_own_report_as_it_moves(client: TestClie
     assert set(first) == {"hotline_ref", "case_code", "state", "status", "updated_at"}
     assert (first["hotline_ref"], first["case_code"], first["state"], first["status"]) == (
         "111-OWN-1", code, "received", "received")
-    v = fire(client, commune, Role.CASE_WORKER, code, "assess", 1, risk_level="low", emergency=False)
+    v = fire(client, commune, Role.CASE_WORKER, code, "assess", 1, risk_level="low", factors=FACTORS["low"],
+             emergency=False)
     assert (status()["state"], status()["status"]) == ("assessed", "in_progress")
     fire(client, commune, Role.CHAIR, code, "close", v, reason="not_substantiated")
     assert (status()["state"], status()["status"]) == ("closed", "closed")

@@ -15,6 +15,7 @@ from states.identity.accounts import UserIn, create_user
 from states.identity.actors import SYSTEM
 from states.kernel.clock import FrozenClock
 from tests.conftest import T0, Commune, hotline_report, staff_report
+from tests.payloads import FACTORS
 
 ROWS = (Case, Report, AuditEvent, Child, Reporter, IdempotencyRecord)
 
@@ -415,7 +416,8 @@ def test_public_tracking_follows_the_case_from_received_to_closed(
     case = client.get("/cases", headers=commune.headers(Role.HEAD)).json()["items"][0]["code"]
     worker = commune.headers(Role.CASE_WORKER)
     r = client.post(f"/cases/{case}/transitions/assess", headers=worker,
-                    json={"expected_version": 1, "data": {"risk_level": "low", "emergency": False}})
+                    json={"expected_version": 1, "data": {"risk_level": "low", "factors": FACTORS["low"],
+                                                          "emergency": False}})
     assert r.status_code == 200, r.json()
     assert status() == "in_progress"
     r = client.post(f"/cases/{case}/transitions/close", headers=commune.headers(Role.CHAIR),

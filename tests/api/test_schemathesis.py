@@ -38,6 +38,7 @@ from states.kernel.commune import CommunePolicy
 from states.lifecycle import workflow
 from states.lifecycle.triggers import INPUTS
 from tests.conftest import AGENCIES, PLACES, ROLE_AGENCY, T0, Commune, hotline_report, staff_report
+from tests.payloads import CONSENT, DETAIL, FACTORS, MEASURES
 
 # The argon2 cost is lowered (a setting), as in test_auth.py: logins are generated too.
 CHEAP = Passwords(HashCost(time_cost=1, memory_kib=8, parallelism=1))
@@ -45,22 +46,24 @@ PERSON, PASSWORD = "head.person", "ngựa-pin-kẹp-giấy-đúng"
 HOTLINE_REF, TRACKING_CODE = "111-2026-0001", "KTQM-4RZP-9CXT"
 
 W, HEAD, CHAIR = Role.CASE_WORKER, Role.HEAD, Role.CHAIR
-ASSESS = {"risk_level": "high", "emergency": False}
-PLAN = {"goals": "Trẻ được an toàn", "measures": "Thăm gia đình hằng tuần"}
-SERVICE = {"kind": "psychological", "agency_code": "TYT", "started_on": "2026-03-03"}
-# One case per state, in this order: NH-2026-000001 … 000005; the hotline's is 000006.
+ASSESS = {"risk_level": "high", "factors": FACTORS["high"], "emergency": False}
+PLAN = {"goals": "Trẻ được an toàn", "measures": MEASURES}
+SERVICE = {"kind": "psychological", "agency_code": "TYT", "started_on": "2026-03-03", "measure_no": 1}
+PLANNED = [(W, "assess", ASSESS), (W, "detail_assess", DETAIL), (W, "submit_plan", PLAN), (CHAIR, "approve_plan", {})]
+# One case per state, in this order: NH-2026-000001 … 000005; the hotline's is 000006. Consent
+# to share is recorded on the assessed, intervened and supported ones (a referral needs it), not
+# on the received one nor the hotline's.
 STATES: list[tuple[str, list[tuple[Role, str, dict[str, Any]]]]] = [
     ("received", []),
-    ("assessed", [(W, "assess", ASSESS)]),
-    ("intervened", [(W, "assess", ASSESS), (W, "submit_plan", PLAN), (CHAIR, "approve_plan", {})]),
-    ("supported", [(W, "assess", ASSESS), (W, "submit_plan", PLAN), (CHAIR, "approve_plan", {}),
-                   (W, "start_service", SERVICE)]),
+    ("assessed", [(W, "assess", ASSESS), (W, "record_consent", CONSENT)]),
+    ("intervened", [*PLANNED, (W, "record_consent", CONSENT)]),
+    ("supported", [*PLANNED, (W, "record_consent", CONSENT), (W, "start_service", SERVICE)]),
     ("closed", [(CHAIR, "close", {"reason": "duplicate"})]),
 ]
 CASE_CODES = [f"NH-2026-{n:06d}" for n in range(1, len(STATES) + 2)]
 # Every seeded case is brought to this version (assignments pad the short paths), so that a
 # generated `expected_version` that is right for one case is right for all: triggers succeed.
-VERSION = 5
+VERSION = 7
 # The conftest commune makes one user per role in `Role` order, then `_seed` adds PERSON.
 USER_IDS = {role: n + 1 for n, role in enumerate(Role)}
 OFFICIAL_IDS = list(range(1, len(ROLE_AGENCY) + 1))

@@ -15,30 +15,35 @@ from states.kernel.commune import CommunePolicy
 from states.lifecycle.triggers import INPUTS
 from states.lifecycle.workflow import advance
 from tests.conftest import Commune, staff_report
+from tests.payloads import CONSENT, DETAIL, FACTORS, MEASURES
 
 W, HEAD, CHAIR = Role.CASE_WORKER, Role.HEAD, Role.CHAIR
 Steps = list[tuple[Role, str, dict[str, Any]]]
 EMERGENCY = {"action_taken": "Đưa trẻ về nhà bà ngoại (giả lập)", "who_was_called": "Công an xã",
              "done_at": "2026-03-02T08:30:00+07:00"}
-ASSESS = {"risk_level": "high", "emergency": False}
-PLAN = {"goals": "Trẻ được an toàn", "measures": "Thăm gia đình hằng tuần"}
-SERVICE = {"kind": "psychological", "agency_code": "TYT", "started_on": "2026-03-03"}
-REVIEW = {"findings": "Ổn định", "risk_level": "low", "outcome": "continue"}
+ASSESS = {"risk_level": "high", "factors": FACTORS["high"], "emergency": False}
+PLAN = {"goals": "Trẻ được an toàn", "measures": MEASURES}
+SERVICE = {"kind": "psychological", "agency_code": "TYT", "started_on": "2026-03-03", "measure_no": 1}
+REVIEW = {"findings": "Ổn định", "risk_level": "low", "factors": FACTORS["low"], "outcome": "continue"}
+DECISION = {"measures": "Đưa trẻ về nhà bà ngoại (giả lập)", "decided_at": "2026-03-02T08:45:00+07:00"}
 PATH: dict[str, Steps] = {
     "received": [],
     "assessed": [(W, "assess", ASSESS)],
-    "intervened": [(W, "assess", ASSESS), (W, "submit_plan", PLAN), (CHAIR, "approve_plan", {})],
-    "supported": [(W, "assess", ASSESS), (W, "submit_plan", PLAN), (CHAIR, "approve_plan", {}),
-                  (W, "start_service", SERVICE)],
+    "intervened": [(W, "assess", ASSESS), (W, "detail_assess", DETAIL), (W, "submit_plan", PLAN),
+                   (CHAIR, "approve_plan", {})],
+    "supported": [(W, "assess", ASSESS), (W, "detail_assess", DETAIL), (W, "submit_plan", PLAN),
+                  (CHAIR, "approve_plan", {}), (W, "record_consent", CONSENT), (W, "start_service", SERVICE)],
     "closed": [(CHAIR, "close", {"reason": "duplicate"})],
 }
 # Written out by hand, not read from the machine.
 ALLOWED = {
-    "received": ["assess", "close", "end_separation", "extend_separation", "propose_closure", "record_emergency"],
-    "assessed": ["approve_plan", "close", "end_separation", "extend_separation", "propose_closure",
-                 "record_emergency", "return_plan", "submit_plan"],
-    "intervened": ["close", "end_separation", "extend_separation", "review", "start_service"],
-    "supported": ["close", "end_separation", "extend_separation", "replan", "review", "start_service"],
+    "received": ["assess", "close", "decide_emergency", "end_separation", "extend_separation", "propose_closure",
+                 "record_consent", "record_emergency"],
+    "assessed": ["approve_plan", "close", "decide_emergency", "detail_assess", "end_separation", "extend_separation",
+                 "propose_closure", "record_consent", "record_emergency", "return_plan", "submit_plan"],
+    "intervened": ["close", "end_separation", "extend_separation", "record_consent", "review", "start_service"],
+    "supported": ["close", "end_separation", "extend_separation", "record_consent", "replan", "review",
+                  "start_service"],
     "closed": ["reopen"],
 }
 STATES = list(ALLOWED)
@@ -78,16 +83,21 @@ def api(client: TestClient, commune: Commune, db: Database, clock: FrozenClock, 
     return Api(client, commune, db, clock, policy)
 
 
-SUBMIT: Steps = [(W, "submit_plan", PLAN)]
+DETAILED: Steps = [(W, "detail_assess", DETAIL)]  # Mẫu 03: the plan is drafted from it
+SUBMIT: Steps = [*DETAILED, (W, "submit_plan", PLAN)]
+CONSENTED: Steps = [(W, "record_consent", CONSENT)]  # a service's new agency is a referral
 SEPARATED: Steps = [(W, "record_emergency", EMERGENCY | {"separated_from_carer": True})]
 # trigger, from state, steps after reaching it, role, data, state after
 SUCCESS: list[tuple[str, str, Steps, Role, dict[str, Any], str]] = [
     ("assess", "received", [], W, ASSESS | {"emergency": True, "emergency_action": EMERGENCY}, "assessed"),
     ("record_emergency", "received", [], HEAD, EMERGENCY, "received"),
-    ("submit_plan", "assessed", [], W, PLAN, "assessed"),
+    ("decide_emergency", "received", [], CHAIR, DECISION, "received"),
+    ("detail_assess", "assessed", [], W, DETAIL, "assessed"),
+    ("submit_plan", "assessed", DETAILED, W, PLAN, "assessed"),
     ("return_plan", "assessed", SUBMIT, CHAIR, {"reason": "Thiếu biện pháp"}, "assessed"),
     ("approve_plan", "assessed", SUBMIT, CHAIR, {"note": "Đồng ý"}, "intervened"),
-    ("start_service", "intervened", [], W, SERVICE, "supported"),
+    ("record_consent", "intervened", [], W, CONSENT, "intervened"),
+    ("start_service", "intervened", CONSENTED, W, SERVICE, "supported"),
     ("review", "supported", [], W, REVIEW, "supported"),
     ("replan", "supported", [], W, {"reason": "Nguy cơ tăng"}, "assessed"),
     ("close", "supported", [], CHAIR, {"reason": "child_turned_16"}, "closed"),
@@ -138,12 +148,15 @@ def test_every_illegal_trigger_is_409_listing_the_allowed_triggers(api: Api, sta
 
 # For each legal (state, trigger), fired with no data: the field its guard names.
 FIRST_MISSING = {
-    "received": {"assess": "risk_level", "record_emergency": "action_taken", "close": "reason",
-                 "propose_closure": "reason"},
+    "received": {"assess": "factors.severity", "record_emergency": "action_taken", "close": "reason",
+                 "propose_closure": "reason", "decide_emergency": "measures", "record_consent": "carer_answer"},
     "assessed": {"record_emergency": "action_taken", "submit_plan": "goals", "return_plan": "plan",
-                 "approve_plan": "plan", "close": "reason", "propose_closure": "reason"},
-    "intervened": {"start_service": "kind", "review": "findings", "close": "reason"},
-    "supported": {"start_service": "kind", "review": "findings", "replan": "reason", "close": "reason"},
+                 "approve_plan": "plan", "close": "reason", "propose_closure": "reason",
+                 "decide_emergency": "measures", "detail_assess": "information", "record_consent": "carer_answer"},
+    "intervened": {"start_service": "kind", "review": "findings", "close": "reason",
+                   "record_consent": "carer_answer"},
+    "supported": {"start_service": "kind", "review": "findings", "replan": "reason", "close": "reason",
+                  "record_consent": "carer_answer"},
     "closed": {"reopen": "reason"},
 }
 for _state in ("received", "assessed", "intervened", "supported"):  # no separation going on
@@ -178,6 +191,26 @@ def test_unknown_agency_is_422_naming_agency_code(api: Api) -> None:
     assert r.status_code == 422
     body = r.json()
     assert (body["code"], body["field"], body["rule"]) == ("invalid_input", "agency_code", "known_agency")
+
+
+def test_a_service_with_an_agency_not_yet_referred_needs_consent_first(api: Api) -> None:
+    code, version = api.case_in("intervened")
+    r = api.post(W, code, "start_service", version, SERVICE)
+    assert r.status_code == 422
+    body = r.json()
+    assert (body["code"], body["field"], body["rule"]) == ("invalid_input", "consent",
+                                                           "consent_or_legal_ground_required")
+    assert api.detail(code)["version"] == version and api.detail(code)["services"] == []
+
+
+def test_a_service_after_an_approved_plan_with_measures_names_one(api: Api) -> None:
+    code, version = api.case_in("intervened", CONSENTED)
+    r = api.post(W, code, "start_service", version, SERVICE | {"measure_no": None})
+    assert r.status_code == 422
+    assert (r.json()["code"], r.json()["field"], r.json()["rule"]) == ("guard_failed", "measure_no", "required")
+    r = api.post(W, code, "start_service", version, SERVICE)
+    assert r.status_code == 200, r.text
+    assert [s["measure_no"] for s in api.detail(code)["services"]] == [1]
 
 
 def test_emergency_in_the_future_is_422_naming_done_at(api: Api) -> None:
@@ -287,10 +320,11 @@ def test_case_detail_shows_allowed_triggers_and_the_timeline(api: Api) -> None:
     code, _ = api.case_in("assessed", SUBMIT)
     shown = api.detail(code)
     assert shown["state"] == "assessed" and sorted(shown["allowed_triggers"]) == ALLOWED["assessed"]
-    assert [e["action"] for e in shown["timeline"]] == ["case.opened", "case.assess", "case.submit_plan"]
+    assert [e["action"] for e in shown["timeline"]] == ["case.opened", "case.assess", "case.detail_assess",
+                                                        "case.submit_plan"]
     assert shown["timeline"][1]["actor"] == api.commune.actors[W].ref
     assert [p["status"] for p in shown["plans"]] == ["submitted"]
-    assert shown["risk_level"] == "high" and shown["version"] == 3
+    assert shown["risk_level"] == "high" and shown["version"] == 4
 
 
 def test_a_role_that_cannot_read_cases_learns_nothing_from_an_illegal_trigger(api: Api) -> None:
