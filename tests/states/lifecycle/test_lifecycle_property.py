@@ -237,6 +237,8 @@ def apply(case: CaseModel, trigger: str, data: dict[str, Any], new_state: str) -
             case.risk = data["risk_level"]
     if trigger == "decide_emergency":
         case.emergency = True
+        if data["separation"] and case.separation is None:  # the chair decided it: from decided_at
+            case.separation = (data["decided_at"], data["decided_at"] + timedelta(days=SEPARATION_DAYS))
     if trigger == "record_consent":
         given = data.get("carer_answer") == "given" and data.get("child_answer") == "given"
         case.consent = "ok" if data.get("legal_ground") is not None or given else "refused"
