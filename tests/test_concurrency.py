@@ -27,6 +27,7 @@ from states.kernel.errors import StaleVersion
 from states.lifecycle import workflow
 from states.lifecycle.commands import AssessData
 from tests.conftest import Commune, hotline_report, staff_report
+from tests.payloads import FACTORS
 
 N = 8
 T = TypeVar("T")
@@ -74,7 +75,9 @@ def test_same_trigger_same_version_exactly_one_wins(
     def fire(i: int) -> tuple[str, int, str | None]:
         with db.write() as s:
             case = workflow.advance(s, clock, commune.actors[roles[i % 3]], code, "assess",
-                                    AssessData(risk_level=risks[i % 3], emergency=False),
+                                    AssessData.model_validate({"risk_level": risks[i % 3],
+                                                               "factors": FACTORS[risks[i % 3]],
+                                                               "emergency": False}),
                                     expected_version=1, policy=policy)
             return case.state, case.version, case.risk_level
 

@@ -31,6 +31,7 @@ from kipthoi.wiring import build_keyring
 from models import Child, Database, Report, Reporter, crypto
 from models.enums import Role
 from tests.conftest import TEST_KEYRING, Commune, staff_report
+from tests.payloads import CONSENT, FACTORS, measures
 
 W, HEAD, CHAIR = Role.CASE_WORKER, Role.HEAD, Role.CHAIR
 
@@ -52,15 +53,27 @@ ACTIONS = "đã báo trưởng thôn QXACT-7743"
 EMERGENCY_ACTION = "đưa cháu sang nhà cô QXEMER-8854"
 WHO_CALLED = "Công an xã QXWHO-9965"
 ASSESS_NOTE = "ghi chú đánh giá QXASN-1076"
+DECIDED = "chủ tịch quyết định cách ly QXCHAIR-1187"
+ALTERNATIVE_CARE = "nhà cô ruột QXALT-1298"
+INFORMATION = "gặp cháu ở trường QXINFO-1309"
+NEEDS = "cần chăm sóc dinh dưỡng QXNEED-1410"
+ATTENDEES = "y tế, công an, trưởng thôn QXATT-1521"
+AGREED = "thống nhất lập kế hoạch QXAGR-1632"
 GOALS = "cháu được ăn đủ QXGOAL-2187"
 MEASURES = "thăm nhà hằng tuần QXMEAS-3298"
+RESPONSIBLE = "cán bộ Thửnghiệm QXRESP-3309"
+CONSENT_CARER = "Đinh Thị Đồngý"
+CONSENT_NOTE = "mẹ đồng ý qua điện thoại QXCONS-3410"
+GROUP = "harmed_by_violence"  # a special-circumstance group: private too
 DECISION = "đồng ý kế hoạch QXDEC-4309"
 SERVICE_NOTE = "tư vấn tâm lý QXSERV-5410"
 FINDINGS = "cháu tăng cân QXFIND-6521"
 NOTE = "cô giáo xác nhận QXNOTE-7632"
 SECRETS = [CHILD, BIRTH, REPORTER, PHONE_E164, PHONE_E164[3:], ADDRESS, RELATION, NARRATIVE,
            PLACE_DETAIL, CONDITION, CONSEQUENCE, FATHER, FAMILY, CARER, ACTIONS, EMERGENCY_ACTION,
-           WHO_CALLED, ASSESS_NOTE, GOALS, MEASURES, DECISION, SERVICE_NOTE, FINDINGS, NOTE]
+           WHO_CALLED, ASSESS_NOTE, GOALS, MEASURES, DECISION, SERVICE_NOTE, FINDINGS, NOTE, DECIDED,
+           ALTERNATIVE_CARE, INFORMATION, NEEDS, ATTENDEES, AGREED, RESPONSIBLE, CONSENT_CARER, CONSENT_NOTE,
+           GROUP]
 
 
 def _forms(secret: str) -> set[str]:
@@ -77,8 +90,9 @@ def _post(client: TestClient, commune: Commune, role: Role, path: str, body: dic
 
 
 def _case_with_everything(client: TestClient, commune: Commune) -> str:
-    """A staff report with every private field, then assessment with an emergency action, a
-    plan, its approval, a service, a review and a note: every encrypted column gets a value."""
+    """A staff report with every private field, then assessment with an emergency action, the
+    chair's decision, the detailed assessment, a plan with a measure, its approval, consent, a
+    service, a review and a note: every encrypted column gets a value."""
     report = staff_report(
         narrative=NARRATIVE, place_detail=PLACE_DETAIL, child_condition=CONDITION,
         likely_consequence=CONSEQUENCE, father={"full_name": FATHER, "age": 40},
@@ -87,14 +101,21 @@ def _case_with_everything(client: TestClient, commune: Commune) -> str:
         reporter={"full_name": REPORTER, "phone": PHONE_LOCAL, "address": ADDRESS, "relation": RELATION})
     code = _post(client, commune, Role.INTAKE_OPERATOR, "/reports", report)["case_code"]
     steps: list[tuple[Role, str, dict[str, Any]]] = [
-        (W, "assess", {"risk_level": "high", "emergency": True, "note": ASSESS_NOTE,
+        (W, "assess", {"risk_level": "high", "factors": FACTORS["high"], "emergency": True, "note": ASSESS_NOTE,
+                       "special_groups": [GROUP],
                        "emergency_action": {"action_taken": EMERGENCY_ACTION, "who_was_called": WHO_CALLED,
                                             "done_at": "2026-03-02T08:30:00+07:00"}}),
-        (W, "submit_plan", {"goals": GOALS, "measures": MEASURES}),
+        (CHAIR, "decide_emergency", {"measures": DECIDED, "decided_at": "2026-03-02T08:40:00+07:00",
+                                     "separation": True, "alternative_care": ALTERNATIVE_CARE}),
+        (W, "detail_assess", {"information": INFORMATION, "needs": NEEDS, "meeting_at": "2026-03-02T08:50:00+07:00",
+                              "attendees": ATTENDEES, "agreed": AGREED}),
+        (W, "submit_plan", {"goals": GOALS,
+                            "measures": [m | {"responsible": RESPONSIBLE} for m in measures(MEASURES)]}),
         (CHAIR, "approve_plan", {"note": DECISION}),
+        (W, "record_consent", CONSENT | {"carer_name": CONSENT_CARER, "note": CONSENT_NOTE}),
         (W, "start_service", {"kind": "psychological", "agency_code": "TYT", "started_on": "2026-03-03",
-                              "note": SERVICE_NOTE}),
-        (W, "review", {"findings": FINDINGS, "risk_level": "low", "outcome": "continue"}),
+                              "note": SERVICE_NOTE, "measure_no": 1}),
+        (W, "review", {"findings": FINDINGS, "risk_level": "low", "factors": FACTORS["low"], "outcome": "continue"}),
     ]
     version = 1
     for role, trigger, data in steps:
@@ -141,6 +162,15 @@ def test_no_private_string_is_stored_in_clear_and_the_api_reads_them_all(
     assert shown["emergency_actions"][0]["who_was_called"] == WHO_CALLED
     assert shown["services"][0]["note"] == SERVICE_NOTE and shown["reviews"][0]["findings"] == FINDINGS
     assert NOTE in [n["text"] for n in shown["notes"]]
+    assert shown["special_groups"] == [GROUP]
+    assert (shown["emergency_decisions"][0]["measures"], shown["emergency_decisions"][0]["alternative_care"]) == (
+        DECIDED, ALTERNATIVE_CARE)
+    detail = shown["detailed_assessments"][0]
+    assert (detail["information"], detail["needs"], detail["attendees"], detail["agreed"]) == (
+        INFORMATION, NEEDS, ATTENDEES, AGREED)
+    [measure] = shown["plans"][0]["measures"]
+    assert (measure["description"], measure["responsible"]) == (MEASURES, RESPONSIBLE)
+    assert (shown["consents"][0]["carer_name"], shown["consents"][0]["note"]) == (CONSENT_CARER, CONSENT_NOTE)
     with db.read() as s:
         reporter = s.execute(select(Reporter)).scalar_one()
     assert (reporter.full_name, reporter.phone, reporter.address) == (REPORTER, PHONE_E164, ADDRESS)

@@ -31,6 +31,7 @@ from states.lifecycle.commands import AssessData, EmergencyActionData
 from states.records import directory
 from tests.conftest import Commune, hotline_report
 from tests.fakes.twilio_server import FakeTwilio
+from tests.payloads import FACTORS
 
 SENDER = "+15005550006"
 CALLBACK = "https://kipthoi.example/webhooks/twilio/status"
@@ -366,7 +367,8 @@ def test_hotline_status_webhook_delivered_and_retried_on_5xx(
 
     worker = commune.actors[Role.CASE_WORKER]
     with db.write() as s:  # a state change sends another status; a step that keeps the state does not
-        workflow.advance(s, clock, worker, code, "assess", AssessData(risk_level=RiskLevel.LOW, emergency=False),
+        workflow.advance(s, clock, worker, code, "assess", AssessData.model_validate(
+            {"risk_level": RiskLevel.LOW, "factors": FACTORS["low"], "emergency": False}),
                          expected_version=1, policy=policy)
     with db.write() as s:
         workflow.advance(s, clock, worker, code, "record_emergency", EmergencyActionData(

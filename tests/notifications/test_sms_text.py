@@ -24,6 +24,7 @@ from states.lifecycle import workflow
 from states.lifecycle.commands import AssessData
 from states.records import directory
 from tests.conftest import Commune, hotline_report, staff_report
+from tests.payloads import FACTORS
 
 # --- segments ------------------------------------------------------------------------------
 
@@ -213,7 +214,8 @@ def test_no_message_carries_personal_data(db: Database, clock: FrozenClock, poli
     for code in (staff, hot):
         with db.write() as s:
             workflow.advance(s, clock, commune.actors[Role.CASE_WORKER], code, "assess",
-                             AssessData(risk_level=RiskLevel.HIGH, emergency=True), expected_version=1,
+                             AssessData.model_validate({"risk_level": RiskLevel.HIGH, "factors": FACTORS["high"],
+                                                        "emergency": True}), expected_version=1,
                              policy=policy)
     for hours in (5, 9, 4):  # reminders, the limit, escalations
         clock.advance(timedelta(hours=hours))

@@ -25,6 +25,7 @@ from states.lifecycle import workflow
 from states.lifecycle.commands import AssessData
 from tests.conftest import T0, Commune, staff_report
 from tests.fakes.twilio_server import FakeTwilio, provider_for
+from tests.payloads import FACTORS
 
 REPORT = TypeAdapter(AnyReport)
 # The staff report is received at T0 - 1 h: its 12-hour initial assessment is due at T0 + 11 h.
@@ -71,7 +72,8 @@ def test_alerts_and_emergencies_are_urgent_and_reminders_and_news_are_not(
     [code] = open_cases(db, clock, policy, commune, 1)
     with db.write() as s:
         workflow.advance(s, clock, commune.actors[Role.CASE_WORKER], code, "assess",
-                         AssessData(risk_level=RiskLevel.HIGH, emergency=True), expected_version=1, policy=policy)
+                         AssessData.model_validate({"risk_level": RiskLevel.HIGH, "factors": FACTORS["high"],
+                                                    "emergency": True}), expected_version=1, policy=policy)
     clock.set(T0 + timedelta(hours=8))
     run_sweep(db, clock, policy)  # a reminder of the emergency protection limit (12 h from receipt)
     clock.set(T0 + timedelta(hours=11, minutes=1))

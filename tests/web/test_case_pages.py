@@ -20,11 +20,30 @@ from states.access.permissions import ACTIONS
 from states.cases.referrals import refer
 from states.intake.opening import receive_now
 from states.intake.report_data import StaffReport
+from states.lifecycle import workflow
+from states.lifecycle.commands import ConsentData
 from tests.conftest import Commune, staff_report
+from tests.payloads import CONSENT, DETAIL
 from tests.web.conftest import Desk, csrf_of
 
 VERSION = re.compile(r'name="expected_version" value="(\d+)"')
 SEEN = re.compile(r'name="seen_seq" value="(\d+)"')
+
+
+def factors(level: str) -> dict[str, str]:
+    """The four risk factors as the assessment and review forms post them (a nested fieldset)."""
+    return {f"factors.{name}": level for name in ("severity", "abuser_access", "safety_obstacles", "self_protection")}
+
+
+def measure(description: str) -> dict[str, str]:
+    """One measure of the plan, as the form's first row posts it."""
+    return {"measures.0.kind": "carer_counselling", "measures.0.description": description,
+            "measures.0.responsible": "Công chức VH-XH (giả lập)", "measures.0.starts_on": "2026-03-05",
+            "measures.0.ends_on": "2026-04-30"}
+
+
+# Mẫu 03 as its form posts it: the meeting's time in a datetime-local field.
+DETAIL_FORM = {k: (v[:16] if k == "meeting_at" else v) for k, v in DETAIL.items()}
 
 
 def open_case(runtime: Runtime, commune: Commune, **overrides: Any) -> str:
@@ -62,19 +81,22 @@ def test_a_case_goes_from_report_to_closure_through_the_forms(desk: Desk, runtim
     worker, chair = desk.browser(Role.CASE_WORKER), desk.browser(Role.CHAIR)
     assert code in worker.get("/").text  # unassigned, on the worker's home page
     done(worker, step(worker, code, "assess", {
-        "risk_level": "high", "emergency": "yes", "case_type": "abused",
+        "risk_level": "high", **factors("high"), "emergency": "yes", "case_type": "abused",
         "emergency_action.action_taken": "Đưa trẻ đến nhà bà ngoại (giả lập)",
         "emergency_action.who_was_called": "Công an xã", "emergency_action.done_at": "2026-03-02T08:30"}))
     assert state_of(runtime, code) == "assessed"
-    done(worker, step(worker, code, "submit_plan", {"goals": "Trẻ an toàn", "measures": "Thăm nhà hằng tuần"}))
+    done(worker, step(worker, code, "detail_assess", DETAIL_FORM))
+    done(worker, step(worker, code, "submit_plan", {"goals": "Trẻ an toàn", **measure("Thăm nhà hằng tuần")}))
     assert code in chair.get("/").text  # the chair's plans waiting for approval
     done(chair, step(chair, code, "return_plan", {"reason": "Cần nêu người thực hiện"}))
-    done(worker, step(worker, code, "submit_plan", {"goals": "Trẻ an toàn", "measures": "Chị Thử thăm hằng tuần"}))
+    done(worker, step(worker, code, "submit_plan", {"goals": "Trẻ an toàn", **measure("Chị Thử thăm hằng tuần")}))
     done(chair, step(chair, code, "approve_plan", {"note": "Đồng ý"}))
     assert state_of(runtime, code) == "intervened"
+    done(worker, step(worker, code, "record_consent", {"child_answer": "given", "carer_answer": "given"}))
     done(worker, step(worker, code, "start_service", {"kind": "psychological", "agency_code": "TYT",
-                                                       "started_on": "2026-03-03"}))
-    done(worker, step(worker, code, "review", {"findings": "Trẻ ổn định", "risk_level": "low", "outcome": "close"}))
+                                                       "started_on": "2026-03-03", "measure_no": "1"}))
+    done(worker, step(worker, code, "review", {"findings": "Trẻ ổn định", "risk_level": "low", **factors("low"),
+                                               "outcome": "close"}))
     page = done(chair, step(chair, code, "close", {"reason": "no_longer_at_risk"}))
     assert state_of(runtime, code) == "closed"
     assert "Đã đóng" in page
@@ -84,7 +106,7 @@ def test_a_guard_failure_is_shown_beside_its_field_and_keeps_what_was_typed(
         desk: Desk, runtime: Runtime, commune: Commune) -> None:
     code = open_case(runtime, commune)
     worker = desk.browser(Role.CASE_WORKER)
-    r = step(worker, code, "assess", {"risk_level": "high", "case_type": "at_risk"})
+    r = step(worker, code, "assess", {"risk_level": "high", **factors("high"), "case_type": "at_risk"})
     assert r.status_code == 422
     # The yes/no question is the field in error, with the guard's own words, next to it.
     assert re.search(r'id="f-emergency-err">Cần nhập quyết định có cần bảo vệ khẩn cấp', r.text)
@@ -107,7 +129,7 @@ def test_a_stale_form_shows_what_changed_and_writes_nothing(desk: Desk, runtime:
     page = worker.get(f"/desk/cases/{code}/do/assess")
     form = {"csrf": csrf_of(page.text), "expected_version": VERSION.search(page.text).group(1),  # type: ignore[union-attr]
             "seen_seq": SEEN.search(page.text).group(1),  # type: ignore[union-attr]
-            "risk_level": "medium", "emergency": "no"}
+            "risk_level": "medium", **factors("medium"), "emergency": "no"}
     # Meanwhile the head assigns the case to that same worker (the case's version moves on).
     case_page = head.get(f"/desk/cases/{code}")
     r = head.post(f"/desk/cases/{code}/assign", data={
@@ -184,7 +206,9 @@ def test_who_is_offered_and_may_open_the_assessment_form(desk: Desk, runtime: Ru
 
 def test_an_agency_official_sees_only_their_part(desk: Desk, runtime: Runtime, commune: Commune) -> None:
     code = open_case(runtime, commune)
-    with runtime.db.write() as s:
+    with runtime.db.write() as s:  # a referral needs consent (or a legal ground) first
+        workflow.advance(s, runtime.clock, commune.actors[Role.HEAD], code, "record_consent",
+                         ConsentData.model_validate(CONSENT), 1, runtime.policy)
         refer(s, runtime.clock, commune.actors[Role.HEAD], code, "CA", runtime.policy)
     police = desk.browser(Role.AGENCY_OFFICIAL)
     assert code in police.get("/").text

@@ -11,8 +11,11 @@ from api.deps import Runtime
 from models import Attachment, AuditEvent
 from models.enums import Role
 from states.cases.referrals import refer
+from states.lifecycle import workflow
+from states.lifecycle.commands import ConsentData
 from tests.conftest import Commune
 from tests.evidence_samples import HTML, MARKER, jpeg, pdf, png
+from tests.payloads import CONSENT
 from tests.web.conftest import Desk, csrf_of
 from tests.web.test_case_pages import open_case
 
@@ -83,7 +86,9 @@ def test_a_file_lying_about_its_type_is_refused_on_the_case_page(
 
 def test_who_sees_the_section_and_may_download(desk: Desk, runtime: Runtime, commune: Commune) -> None:
     code = open_case(runtime, commune)
-    with runtime.db.write() as s:
+    with runtime.db.write() as s:  # a referral needs consent (or a legal ground) first
+        workflow.advance(s, runtime.clock, commune.actors[Role.HEAD], code, "record_consent",
+                         ConsentData.model_validate(CONSENT), 1, runtime.policy)
         refer(s, runtime.clock, commune.actors[Role.HEAD], code, "CA", runtime.policy)
     head = desk.browser(Role.HEAD)
     assert post_file(head, code, pdf()).status_code == 303  # type: ignore[attr-defined]

@@ -21,8 +21,17 @@ from states.access.permissions import ACTIONS
 from states.audit import chain as audit
 from states.cases.referrals import refer
 from states.lifecycle import workflow
-from states.lifecycle.commands import AssessData, DecisionData, EmergencyActionData, PlanData, ReviewData
+from states.lifecycle.commands import (
+    AssessData,
+    ConsentData,
+    DecisionData,
+    DetailData,
+    EmergencyActionData,
+    PlanData,
+    ReviewData,
+)
 from tests.conftest import Commune
+from tests.payloads import CONSENT, DETAIL, FACTORS, LEGAL_GROUND, measures
 from tests.web.conftest import Desk
 from tests.web.test_case_pages import open_case
 
@@ -36,16 +45,22 @@ FORMS = ("mau-01", "mau-02", "mau-04", "mau-05", "mau-06")
 
 
 def walk(runtime: Runtime, commune: Commune, code: str) -> None:
-    """Assessed with emergency protection, a plan submitted and approved, one review."""
+    """Assessed with emergency protection, the detailed assessment, a plan submitted and approved,
+    consent to share, one review."""
     worker, chair = commune.actors[Role.HEAD], commune.actors[Role.CHAIR]
     steps: list[tuple[Any, str, Any]] = [
-        (worker, "assess", AssessData(risk_level="high", emergency=True, case_type="abused",
-                                      emergency_action=EmergencyActionData(
-                                          action_taken="Đưa trẻ đến Trạm Y tế (giả lập)", who_was_called="Công an xã",
-                                          done_at=runtime.clock.now(), separated_from_carer=True))),
-        (worker, "submit_plan", PlanData(goals="Trẻ an toàn QXGOAL", measures="Thăm nhà hằng tuần")),
+        (worker, "assess", AssessData.model_validate({
+            "risk_level": "high", "factors": FACTORS["high"], "emergency": True, "case_type": "abused",
+            "emergency_action": EmergencyActionData(
+                action_taken="Đưa trẻ đến Trạm Y tế (giả lập)", who_was_called="Công an xã",
+                done_at=runtime.clock.now(), separated_from_carer=True)})),
+        (worker, "detail_assess", DetailData.model_validate(DETAIL)),
+        (worker, "submit_plan", PlanData.model_validate({"goals": "Trẻ an toàn QXGOAL",
+                                                         "measures": measures("Thăm nhà hằng tuần")})),
         (chair, "approve_plan", DecisionData(note="Đồng ý QXNOTE")),
-        (worker, "review", ReviewData(findings="Trẻ ổn định QXFIND", risk_level="low", outcome="continue")),
+        (worker, "record_consent", ConsentData.model_validate(CONSENT)),
+        (worker, "review", ReviewData.model_validate({"findings": "Trẻ ổn định QXFIND", "risk_level": "low",
+                                                      "factors": FACTORS["low"], "outcome": "continue"})),
     ]
     for actor, trigger, data in steps:
         runtime.clock.advance(timedelta(hours=1))  # type: ignore[attr-defined]
@@ -139,7 +154,9 @@ def test_a_form_not_recorded_yet_or_withheld_says_so(desk: Desk, runtime: Runtim
     code = open_case(runtime, commune)
     page = desk.browser(Role.HEAD).get(f"/desk/cases/{code}/print/mau-04")
     assert page.status_code == 200 and "Vụ việc chưa có biểu mẫu này." in page.text and WITHHELD not in page.text
-    with runtime.db.write() as s:
+    with runtime.db.write() as s:  # referred to the police on the legal ground a referral needs without consent
+        workflow.advance(s, runtime.clock, commune.actors[Role.HEAD], code, "record_consent",
+                         ConsentData.model_validate(LEGAL_GROUND), 1, runtime.policy)
         refer(s, runtime.clock, commune.actors[Role.HEAD], code, "CA", runtime.policy)
     page = desk.browser(Role.AGENCY_OFFICIAL).get(f"/desk/cases/{code}/print/mau-04")
     assert page.status_code == 200 and f"{WITHHELD}: kế hoạch." in page.text
