@@ -13,10 +13,15 @@ keyring):
   older ones are nearly all closed (about 93% of the cases in all);
 - deadline rows as the engine leaves them after each step (states/deadlines/policy.toml):
   `initial_assessment` open (received) or met; `plan_submission`, `plan_approval`,
-  `periodic_review` open, met or cancelled as the case went on; `emergency_protection` met for
-  emergencies; overdue open limits carry their raised alert stage, half acknowledged;
-- plans (submitted or approved), services and reviews (the last one proposing closure on some
-  supported cases) for the cases that got that far;
+  `periodic_review` open, met or cancelled as the case went on; `emergency_protection` and the
+  chair's `emergency_decision` met for emergencies; overdue open limits carry their raised
+  alert stage, half acknowledged;
+- the Nghị định 56 records of the cases that got that far: the four risk factors of each
+  assessment and review (the case's level derived from them), the chair's emergency decision,
+  the detailed assessment and its meeting (Mẫu 03) before each plan, plans (submitted or
+  approved, with numbered decisions) with 1-3 measures, consent before the services, services
+  that each carry out a measure, and reviews (the last one proposing closure on some supported
+  cases);
 - assignees: the benchmarked case worker holds --mine cases (default 300; a few open), the
   other case worker and the head the rest; most received cases and some early-closed ones
   are unassigned (a case worker sees their own and the unassigned ones).
@@ -79,19 +84,37 @@ from models import (
     CaseAbuseForm,
     CaseCounter,
     Child,
+    Consent,
     Database,
     Deadline,
+    DetailedAssessment,
+    EmergencyDecision,
     Official,
     Place,
     Plan,
+    PlanMeasure,
     Report,
     Review,
+    RiskRating,
     Service,
     User,
     crypto,
     open_database,
 )
-from models.enums import AbuseForm, CaseState, ClosureReason, DeadlineStatus, PlanStatus, ReviewOutcome, Role
+from models.enums import (
+    AbuseForm,
+    CaseState,
+    ClosureReason,
+    DeadlineStatus,
+    MeasureKind,
+    PlanStatus,
+    RatingSource,
+    ReviewOutcome,
+    RiskLevel,
+    Role,
+)
+from states.kernel.clock import LOCAL_TZ
+from states.lifecycle.effects import DECISION_PREFIX
 
 PASSWORD = "bàn-làm-việc-đo-tải-2026"
 CSRF = re.compile(r'name="csrf" value="([0-9a-f]+)"')
@@ -109,6 +132,8 @@ PEOPLE = [("canbo1", "Lê Thị Mẫu", "VHXH", "case_worker", Role.CASE_WORKER)
           ("chutich", "Đỗ Minh Giả", "UBND", "chair", Role.CHAIR),
           ("congan", "Vũ Hữu Ví", "CA", "agency_contact", Role.AGENCY_OFFICIAL)]
 FORMS = [f.value for f in AbuseForm]
+LEVELS = [level.value for level in (RiskLevel.LOW, RiskLevel.MEDIUM, RiskLevel.HIGH)]  # in order
+KINDS = [k.value for k in MeasureKind]
 # State weights of recent cases and of older ones.
 RECENT = {"received": 15, "assessed": 20, "intervened": 15, "supported": 20, "closed": 30}
 OLDER = {"supported": 2, "intervened": 1, "closed": 97}
@@ -127,14 +152,21 @@ class Rows:
     report: list[dict[str, Any]] = field(default_factory=list)
     deadline: list[dict[str, Any]] = field(default_factory=list)
     plan: list[dict[str, Any]] = field(default_factory=list)
+    measure: list[dict[str, Any]] = field(default_factory=list)
     service: list[dict[str, Any]] = field(default_factory=list)
     review: list[dict[str, Any]] = field(default_factory=list)
+    rating: list[dict[str, Any]] = field(default_factory=list)
+    detail: list[dict[str, Any]] = field(default_factory=list)
+    decision: list[dict[str, Any]] = field(default_factory=list)
+    consent: list[dict[str, Any]] = field(default_factory=list)
 
     def write(self, db: Database) -> None:
         with db.write() as s:
             for table, rows in ((Child, self.child), (Case, self.case), (CaseAbuseForm, self.form),
                                 (Report, self.report), (Deadline, self.deadline), (Plan, self.plan),
-                                (Service, self.service), (Review, self.review)):
+                                (PlanMeasure, self.measure), (Service, self.service), (Review, self.review),
+                                (RiskRating, self.rating), (DetailedAssessment, self.detail),
+                                (EmergencyDecision, self.decision), (Consent, self.consent)):
                 if rows:
                     s.execute(insert(table), rows)
 
@@ -147,7 +179,9 @@ class Seeder:
     def __init__(self, n: int, mine: int, now: datetime, seed: int) -> None:
         self.n, self.now, self.rng = n, now, random.Random(seed)
         self.mine_target = mine
-        self.deadline_id = self.plan_id = self.review_id = self.service_id = 0
+        self.deadline_id = self.plan_id = self.review_id = self.service_id = self.measure_id = 0
+        self.rating_id = self.detail_id = self.decision_id = self.consent_id = 0
+        self.decisions: dict[int, int] = {}  # Mẫu 05 decisions numbered per year
         self.counts: dict[str, int] = {}
         self.mine_open = self.mine_total = self.unassigned_open = 0
 
@@ -210,6 +244,9 @@ class Seeder:
         rows.write(db)
         with db.write() as s:
             s.execute(insert(CaseCounter), [{"prefix": "NH", "year": y, "last_number": k} for y, k in years.items()])
+            if self.decisions:  # the next approval through the app takes the next number
+                s.execute(insert(CaseCounter), [{"prefix": DECISION_PREFIX, "year": y, "last_number": k}
+                                                for y, k in self.decisions.items()])
 
     def _deadline(self, rows: Rows, case_id: int, kind: str, start: datetime, limit: timedelta,
                   status: DeadlineStatus, closed: datetime | None = None, n_reminders: int = 2) -> None:
@@ -233,15 +270,63 @@ class Seeder:
             row["next_alert_at"] = start + limit * (0.5 if passed < 0.5 else 0.9)
         rows.deadline.append(row)
 
-    def _plan(self, rows: Rows, case_id: int, at: datetime, status: PlanStatus) -> None:
+    def _plan(self, rows: Rows, case_id: int, at: datetime, status: PlanStatus,
+              decided: datetime | None = None) -> list[int]:
+        """A plan with 1-3 measures (Mẫu 04); approved at `decided`, with its decision's number
+        (Mẫu 05). The ids of its measures, by number."""
         self.plan_id += 1
+        number = year = None
+        if status == PlanStatus.APPROVED:
+            decided = decided or at + timedelta(days=1)
+            year = decided.astimezone(LOCAL_TZ).year
+            number = self.decisions[year] = self.decisions.get(year, 0) + 1
         rows.plan.append({"id": self.plan_id, "case_id": case_id, "status": status,
-                          "goals": f"Mục tiêu của kế hoạch {self.plan_id} (giả lập).",
-                          "measures": "Thăm gia đình hằng tuần; phối hợp với nhà trường.",
+                          "goals": f"Mục tiêu của kế hoạch {self.plan_id} (giả lập).", "measures": None,
                           "submitted_at": at, "submitted_by": "user:1",
-                          "decided_at": None if status == PlanStatus.SUBMITTED else at + timedelta(days=1),
-                          "decided_by": None if status == PlanStatus.SUBMITTED else "user:4",
-                          "decision_note": None})
+                          "decided_at": decided if status == PlanStatus.APPROVED else None,
+                          "decided_by": "user:4" if status == PlanStatus.APPROVED else None,
+                          "decision_note": None, "decision_no": number, "decision_year": year})
+        ids = []
+        for n in range(1, self.rng.randint(1, 3) + 1):
+            self.measure_id += 1
+            ids.append(self.measure_id)
+            by_agency = self.rng.random() < 0.6
+            starts = at.astimezone(LOCAL_TZ).date() + timedelta(days=self.rng.randint(1, 7))
+            rows.measure.append({"id": self.measure_id, "plan_id": self.plan_id, "case_id": case_id, "number": n,
+                                 "kind": self.rng.choice(KINDS),
+                                 "description": f"Biện pháp {n} của kế hoạch {self.plan_id} (giả lập).",
+                                 "agency_id": self.rng.choice((3, 4)) if by_agency else None,
+                                 "responsible": None if by_agency else "Công chức VH-XH (giả lập)",
+                                 "starts_on": starts, "ends_on": starts + timedelta(days=self.rng.randint(30, 120))})
+        return ids
+
+    def _rate(self, rows: Rows, case_id: int, at: datetime, source: RatingSource,
+              source_id: int | None = None) -> str:
+        """The four factors as one record rated them; the level they give (the highest)."""
+        factors = {name: self.rng.choice(LEVELS)
+                   for name in ("severity", "abuser_access", "safety_obstacles", "self_protection")}
+        level = max(factors.values(), key=LEVELS.index)
+        self.rating_id += 1
+        rows.rating.append({"id": self.rating_id, "case_id": case_id, "source": source, "source_id": source_id,
+                            "rated_at": at, "rated_by": "user:1", **factors, "derived_level": level,
+                            "stated_level": None})
+        return level
+
+    def _detail(self, rows: Rows, case_id: int, at: datetime) -> None:
+        """Mẫu 03 and the minutes of its meeting, held two hours before it was recorded."""
+        self.detail_id += 1
+        rows.detail.append({"id": self.detail_id, "case_id": case_id, "recorded_at": at, "recorded_by": "user:1",
+                            "information": f"Thông tin chi tiết về trẻ {case_id} (giả lập).",
+                            "needs": "Trẻ cần được chăm sóc y tế và hỗ trợ tâm lý (giả lập).",
+                            "meeting_at": at - timedelta(hours=2),
+                            "attendees": "Công chức VH-XH, Trạm Y tế, Công an xã (giả lập)",
+                            "agreed": "Thống nhất lập kế hoạch hỗ trợ (giả lập)."})
+
+    def _consent(self, rows: Rows, case_id: int, at: datetime) -> None:
+        self.consent_id += 1
+        rows.consent.append({"id": self.consent_id, "case_id": case_id, "recorded_at": at, "recorded_by": "user:1",
+                             "child_answer": "given", "carer_answer": "given",
+                             "carer_name": "Người chăm sóc giả lập", "legal_ground": None, "note": None})
 
     def _case(self, rows: Rows, cid: int, code: str, received: datetime, state: str, assignee: int | None) -> None:
         rng, now = self.rng, self.now
@@ -270,6 +355,7 @@ class Seeder:
             young = now - received < timedelta(days=45)
             path = rng.choices(("received", "assessed", "supported"), (15, 25, 0 if young else 60))[0]
         version, updated = 1, received + timedelta(minutes=20)
+        risk: str | None = None  # the case's level: from the latest rating of the four factors
         init = "initial_assessment"
         if path == "received":
             if state == "received":
@@ -281,17 +367,31 @@ class Seeder:
         else:
             self._deadline(rows, cid, init, received, 12 * H, DeadlineStatus.MET, assessed)
             version, updated = version + 1, assessed
+            risk = self._rate(rows, cid, assessed, RatingSource.INITIAL)
             if emergency:
                 self._deadline(rows, cid, "emergency_protection", received, 12 * H, DeadlineStatus.MET,
                                assessed + H)
-                version += 1
+                decided = assessed + H * rng.uniform(0.2, 0.9)  # the chair, within the 12 hours mostly
+                self._deadline(rows, cid, "emergency_decision", received, 12 * H, DeadlineStatus.MET, decided)
+                self.decision_id += 1
+                rows.decision.append({"id": self.decision_id, "case_id": cid, "decided_at": decided,
+                                      "decided_by": "user:4", "recorded_at": decided,
+                                      "measures": "Đưa trẻ đến nơi an toàn (giả lập).", "separation": False,
+                                      "alternative_care": None})
+                version += 2
         submitted = assessed + D * rng.uniform(1, 6)
+        detailed = assessed + (submitted - assessed) * rng.uniform(0.3, 0.9)  # Mẫu 03, before the plan
+        has_detail = path in ("intervened", "supported") or (
+            path == "assessed" and state != "closed" and detailed < now and rng.random() < 0.6)
+        if has_detail:
+            self._detail(rows, cid, detailed)
+            version, updated = version + 1, max(updated, detailed)
         if path == "assessed":
             if state == "closed":
                 updated = assessed + D * rng.uniform(1, 5)
                 self._deadline(rows, cid, "plan_submission", received, 7 * D, DeadlineStatus.CANCELLED, updated)
                 version += 1
-            elif submitted < now and rng.random() < 0.4:  # plan waiting for the chair
+            elif submitted < now and has_detail and rng.random() < 0.6:  # drafted from the Mẫu 03, waiting
                 self._deadline(rows, cid, "plan_submission", received, 7 * D, DeadlineStatus.MET, submitted)
                 self._deadline(rows, cid, "plan_approval", submitted, 3 * D, DeadlineStatus.OPEN, n_reminders=1)
                 self._plan(rows, cid, submitted, PlanStatus.SUBMITTED)
@@ -303,17 +403,20 @@ class Seeder:
             self._deadline(rows, cid, "plan_submission", received, 7 * D, DeadlineStatus.MET, submitted)
             self._deadline(rows, cid, "plan_approval", submitted, 3 * D, DeadlineStatus.MET, approved,
                            n_reminders=1)
-            self._plan(rows, cid, submitted, PlanStatus.APPROVED)
+            measures = self._plan(rows, cid, submitted, PlanStatus.APPROVED, approved)
             version, updated = version + 2, approved
             review_start = approved
             if path == "supported":
                 started = min(approved + D * rng.uniform(1, 5), now)
+                self._consent(rows, cid, started - H)  # a service refers the case: consent first
+                version += 1
                 for _ in range(rng.randint(1, 2)):
                     self.service_id += 1
                     rows.service.append({"id": self.service_id, "case_id": cid,
                                          "kind": rng.choice(("medical", "psychological", "education")),
                                          "agency_id": rng.choice((3, 4)), "started_on": started.date(),
-                                         "ended_on": None, "note": "Dịch vụ hỗ trợ (giả lập)."})
+                                         "ended_on": None, "note": "Dịch vụ hỗ trợ (giả lập).",
+                                         "measure_id": rng.choice(measures)})
                     version += 1
                 closing = state == "closed"
                 k = rng.randint(1, 3) if closing else rng.randint(0, 3)
@@ -326,10 +429,10 @@ class Seeder:
                                    n_reminders=1)
                     self.review_id += 1
                     outcome = ReviewOutcome.CLOSE if r == k - 1 and last_close else ReviewOutcome.CONTINUE
+                    risk = self._rate(rows, cid, at, RatingSource.REVIEW, self.review_id)  # Mẫu 06
                     rows.review.append({"id": self.review_id, "case_id": cid, "reviewed_at": at,
                                         "findings": "Trẻ đã ổn định hơn (giả lập).",
-                                        "risk_level": rng.choice(("low", "medium")), "outcome": outcome,
-                                        "reviewed_by": "user:1"})
+                                        "risk_level": risk, "outcome": outcome, "reviewed_by": "user:1"})
                     version, updated, review_start = version + 1, at, at
             if state == "closed":
                 updated = review_start + D * rng.uniform(1, 5)
@@ -344,7 +447,7 @@ class Seeder:
         reason = (ClosureReason.NO_LONGER_AT_RISK if path == "supported" else ClosureReason.NOT_SUBSTANTIATED)
         rows.case.append({
             "id": cid, "code": code, "state": CaseState(state), "child_id": cid, "place_id": place,
-            "case_type": "abused", "risk_level": None if path == "received" else rng.choice(("low", "medium", "high")),
+            "case_type": "abused", "risk_level": risk,
             "emergency": emergency, "assignee_id": assignee, "received_at": received,
             "opened_at": received + timedelta(minutes=20), "updated_at": updated,
             "closed_at": updated if closed else None, "reopened_at": None,
