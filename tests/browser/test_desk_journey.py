@@ -1,9 +1,12 @@
 """One case's whole journey through the desk in a real Chromium, as the commune's people would
 take it on one shared office PC: each logs in, does their step, logs out.
 
-The intake operator records a phone report; the worker assesses it and records emergency
-protection; the worker submits a plan, the chair returns it, then approves the second; a
-service starts with the police; a review proposes closure; the chair closes the case; the
+The intake operator records a phone report; the worker rates the four risk factors (Mẫu 02),
+records emergency protection and the meeting on the child's needs (Mẫu 03), and submits a plan
+of measures (a row without anyone responsible refused first); the chair decides the emergency
+protection and returns the plan, then approves the second with a numbered decision (Mẫu 05); a
+service for the police's measure is refused until the family's consent is recorded; a review
+re-rates the factors and proposes closure (Mẫu 06); the chair closes the case; the
 police officer sees only the police's part; and each role is refused what it may not see,
 including a forged form post without its CSRF token. Every page is photographed at 360 and
 1280 px. Runs on SQLite and, with KIPTHOI_TEST_DB, on PostgreSQL."""
@@ -113,17 +116,21 @@ def test_one_case_from_phone_report_to_closure(kipthoi_server: KipthoiServer, gu
     desk.open_case(code)
     guarded_page.shoot("desk-case-received", full_page=True)
     desk.do("Đánh giá ban đầu (Mẫu 02)")
-    page.get_by_label("Mức độ nguy cơ").select_option("high")
+    page.get_by_label("Mức độ nghiêm trọng của tổn hại").select_option("high")
+    page.get_by_label("Khả năng đối tượng xâm hại tiếp cận trẻ").select_option("high")
+    page.get_by_label("Cản trở đến sự an toàn nơi trẻ sống").select_option("medium")
     page.get_by_label("Loại vụ việc").select_option("abused")
     page.get_by_role("button", name="Ghi nhận").click()
-    error = page.locator("#f-emergency-err")
+    error = page.locator("#f-factors-self_protection-err")
     error.wait_for()
-    assert "Cần nhập quyết định có cần bảo vệ khẩn cấp" in error.inner_text()
-    assert page.get_by_label("Mức độ nguy cơ").input_value() == "high"  # what was typed is kept
+    assert "khả năng tự bảo vệ, phục hồi của trẻ" in error.inner_text()
+    assert page.get_by_label("Mức độ nghiêm trọng của tổn hại").input_value() == "high"  # what was typed is kept
     guarded_page.shoot("desk-form-assess-refused", full_page=True)
+    page.get_by_label("Khả năng tự bảo vệ, phục hồi của trẻ (nguy cơ)").select_option("medium")
     desk.yes_no("Cần bảo vệ khẩn cấp?", "Có")
     desk.submit()
     assert "Đã đánh giá" in page.locator("ol.lifecycle li.current").inner_text()
+    assert "Cao" in page.locator("table.factors").inner_text()  # the level derived from the factors
     desk.do("Ghi nhận bảo vệ khẩn cấp")
     page.get_by_label("Biện pháp đã thực hiện").fill("Đưa trẻ sang nhà bà ngoại (giả lập)")
     page.get_by_label("Người, cơ quan đã được gọi").fill("Công an xã, Trạm Y tế")
@@ -131,21 +138,43 @@ def test_one_case_from_phone_report_to_closure(kipthoi_server: KipthoiServer, gu
     page.get_by_label("Đã tách trẻ khỏi người chăm sóc").check()
     desk.submit()
     assert page.get_by_role("heading", name="Bảo vệ khẩn cấp").is_visible()
+    desk.do("Đánh giá chi tiết, họp về nhu cầu của trẻ (Mẫu 03)")
+    page.get_by_label("Thông tin chi tiết đã thu thập").fill("Đã gặp trẻ, bà ngoại và nhà trường (giả lập)")
+    page.get_by_label("Nhu cầu của trẻ").fill("Hỗ trợ tâm lý; an toàn khi về nhà (giả lập)")
+    page.get_by_label("Thời điểm họp").fill(local(minutes_ago=5))
+    page.get_by_label("Thành phần tham dự").fill("Công chức VH-XH; Trạm Y tế; Công an xã (giả lập)")
+    page.get_by_label("Nội dung thống nhất").fill("Lập kế hoạch hỗ trợ tâm lý và thăm nhà (giả lập)")
+    guarded_page.shoot("desk-form-detail", full_page=True)
+    desk.submit()
     desk.do("Trình kế hoạch (Mẫu 04)")
     page.get_by_label("Mục tiêu").fill("Trẻ an toàn, đi học đều")
-    page.get_by_label("Các biện pháp, người thực hiện, thời gian").fill("Thăm nhà hằng tuần")
+    page.locator('[name="measures.0.kind"]').select_option("carer_counselling")
+    page.locator('[name="measures.0.description"]').fill("Thăm nhà hằng tuần")
+    page.locator('[name="measures.0.starts_on"]').fill("2026-12-07")
+    page.locator('[name="measures.0.ends_on"]').fill("2027-02-26")
+    page.get_by_role("button", name="Ghi nhận").click()
+    error = page.locator("#f-measures-0-responsible-err")
+    error.wait_for()  # neither an agency nor a person is named: refused at that row
+    assert page.locator('[name="measures.0.description"]').input_value() == "Thăm nhà hằng tuần"
     guarded_page.shoot("desk-form-plan", full_page=True)
+    page.locator('[name="measures.0.responsible"]').fill("Chị Mẫu, công chức VH-XH (giả lập)")
     desk.submit()
     desk.logout()
 
-    # The chair returns the plan.
+    # The chair decides the emergency protection, then returns the plan.
     desk.login("chair")
     waiting = page.locator("table", has=page.get_by_text("Kế hoạch chờ phê duyệt"))
     assert waiting.get_by_role("link", name=code).is_visible()
     guarded_page.shoot("desk-home-chair", full_page=True)
     desk.open_case(code)
+    desk.do("Quyết định bảo vệ khẩn cấp (Chủ tịch)")
+    page.get_by_label("Biện pháp bảo vệ khẩn cấp được quyết định").fill("Tạm thời cho trẻ ở với bà ngoại (giả lập)")
+    page.get_by_label("Thời điểm quyết định").fill(local(minutes_ago=8))
+    page.get_by_label("Tạm thời cách ly trẻ khỏi người chăm sóc").check()
+    desk.submit()
+    assert page.get_by_text("Quyết định của Chủ tịch").is_visible()
     desk.do("Trả lại kế hoạch")
-    page.get_by_label("Lý do").fill("Cần nêu người thực hiện từng biện pháp")
+    page.get_by_label("Lý do").fill("Cần thêm biện pháp hỗ trợ tâm lý")
     desk.submit()
     desk.logout()
 
@@ -154,7 +183,16 @@ def test_one_case_from_phone_report_to_closure(kipthoi_server: KipthoiServer, gu
     desk.open_case(code)
     desk.do("Trình kế hoạch (Mẫu 04)")
     page.get_by_label("Mục tiêu").fill("Trẻ an toàn, đi học đều")
-    page.get_by_label("Các biện pháp, người thực hiện, thời gian").fill("Chị Mẫu thăm nhà thứ Hai hằng tuần")
+    page.locator('[name="measures.0.kind"]').select_option("carer_counselling")
+    page.locator('[name="measures.0.description"]').fill("Chị Mẫu thăm nhà thứ Hai hằng tuần")
+    page.locator('[name="measures.0.responsible"]').fill("Chị Mẫu, công chức VH-XH (giả lập)")
+    page.locator('[name="measures.0.starts_on"]').fill("2026-12-07")
+    page.locator('[name="measures.0.ends_on"]').fill("2027-02-26")
+    page.locator('[name="measures.1.kind"]').select_option("legal_support")
+    page.locator('[name="measures.1.description"]').fill("Tư vấn pháp luật cho gia đình")
+    page.locator('[name="measures.1.agency_code"]').select_option("CA")
+    page.locator('[name="measures.1.starts_on"]').fill("2026-12-02")
+    page.locator('[name="measures.1.ends_on"]').fill("2027-01-29")
     desk.submit()
     desk.logout()
     desk.login("chair")
@@ -162,20 +200,39 @@ def test_one_case_from_phone_report_to_closure(kipthoi_server: KipthoiServer, gu
     desk.do("Phê duyệt kế hoạch (Mẫu 05)")
     desk.submit()
     assert "Đang can thiệp" in page.locator("ol.lifecycle li.current").inner_text()
+    assert page.get_by_text("/QĐ-UBND").first.is_visible()  # the numbered decision
     desk.logout()
 
-    # The worker starts a service with the police, then reviews and proposes closure.
+    # The worker records the family's consent, starts the police's measure, then reviews and
+    # proposes closure.
     desk.login("case_worker")
     desk.open_case(code)
     desk.do("Bắt đầu dịch vụ hỗ trợ")
     page.get_by_label("Loại dịch vụ").select_option("legal_aid")
     page.get_by_label("Cơ quan cung cấp dịch vụ").select_option("CA")
     page.get_by_label("Ngày bắt đầu").fill("2026-12-02")
+    page.get_by_label("Thực hiện biện pháp số").select_option("2")
+    page.get_by_role("button", name="Ghi nhận").click()
+    page.get_by_text("Chưa ghi nhận sự đồng ý chia sẻ thông tin").first.wait_for()  # no consent yet
+    page.goto(page.url.split("/do/")[0])
+    desk.do("Ghi nhận sự đồng ý chia sẻ thông tin")
+    page.get_by_label("Ý kiến của trẻ (từ đủ 7 tuổi)").select_option("given")
+    page.get_by_label("Ý kiến của cha, mẹ, người chăm sóc").select_option("given")
+    page.get_by_label("Họ tên cha, mẹ, người chăm sóc").fill("Lương Thị Mẹ (giả lập)")
+    desk.submit()
+    desk.do("Bắt đầu dịch vụ hỗ trợ")
+    page.get_by_label("Loại dịch vụ").select_option("legal_aid")
+    page.get_by_label("Cơ quan cung cấp dịch vụ").select_option("CA")
+    page.get_by_label("Ngày bắt đầu").fill("2026-12-02")
+    page.get_by_label("Thực hiện biện pháp số").select_option("2")
     desk.submit()
     desk.do("Rà soát, đánh giá (Mẫu 06)")
     page.get_by_label("Kết quả rà soát").fill("Trẻ ổn định, đi học đều")
-    page.get_by_label("Mức độ nguy cơ sau rà soát").select_option("low")
+    for factor in ("Mức độ nghiêm trọng của tổn hại", "Khả năng đối tượng xâm hại tiếp cận trẻ",
+                   "Cản trở đến sự an toàn nơi trẻ sống", "Khả năng tự bảo vệ, phục hồi của trẻ (nguy cơ)"):
+        page.get_by_label(factor).select_option("low")
     page.get_by_label("Đề xuất").select_option("close")
+    guarded_page.shoot("desk-form-review", full_page=True)
     desk.submit()
     desk.logout()
 
