@@ -413,7 +413,9 @@ class Workload:
             return None
         code = self.new_cases[self.next_case]
         self.next_case += 1
-        body = json.dumps({"expected_version": 1, "data": {"risk_level": "medium", "emergency": False}})
+        body = json.dumps({"expected_version": 1, "data": {"factors": {
+            "severity": "medium", "abuser_access": "medium", "safety_obstacles": "low", "self_protection": "medium"},
+            "emergency": False}})
         return f"/cases/{code}/transitions/assess", body.encode(), self.worker
 
 

@@ -15,7 +15,7 @@ FACTORS: dict[str, dict[str, str]] = {level: factors(level) for level in ("high"
 DETAIL: dict[str, Any] = {
     "information": "Đã gặp trẻ và gia đình tại nhà (giả lập).",
     "needs": "Trẻ cần được chăm sóc y tế và hỗ trợ tâm lý (giả lập).",
-    "meeting_at": "2026-01-01T08:00:00+07:00",
+    "meeting_at": "2026-03-02T08:30:00+07:00",  # after the fixtures' receipt (T0 - 1 h), before T0
     "attendees": "Công chức VH-XH, Trạm Y tế, Công an xã (giả lập)",
     "agreed": "Thống nhất lập kế hoạch hỗ trợ (giả lập).",
 }

@@ -153,6 +153,10 @@ def detail_assess(session: Session, case: Case, data: DetailData, actor: Actor, 
     """Mẫu 03 and the meeting's minutes; a re-rating of the factors, if made, sets the level."""
     assert data.information and data.needs and data.meeting_at and data.attendees and data.agreed
     _time_not_in_future("meeting_at", data.meeting_at, now)
+    if data.meeting_at < (case.reopened_at or case.received_at):
+        raise InvalidInput("meeting_at", "not_before_receipt",
+                           "Cuộc họp về nhu cầu của trẻ không thể trước khi tiếp nhận (hoặc mở lại) vụ việc.",
+                           "meeting_at cannot be before the case was received (or reopened).")
     row = DetailedAssessment(case_id=case.id, recorded_at=now, recorded_by=actor.ref,  # type: ignore[arg-type]
                              information=data.information, needs=data.needs, meeting_at=data.meeting_at,
                              attendees=data.attendees, agreed=data.agreed)

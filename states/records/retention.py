@@ -135,7 +135,7 @@ def _erase_case(session: Session, case: Case) -> dict[str, int]:
     counts = {"reports": len(reports), "reporters": len(reporter_ids)}
     for model, values in (
         (EmergencyAction, {"action_taken": ERASED, "who_was_called": ERASED}),
-        (Plan, {"goals": ERASED, "measures": ERASED, "decision_note": None}),
+        (Plan, {"goals": ERASED, "decision_note": None}),
         (Service, {"note": None}),
         (Review, {"findings": ERASED}),
         (Note, {"text": ERASED}),
@@ -149,6 +149,8 @@ def _erase_case(session: Session, case: Case) -> dict[str, int]:
         for row in rows:
             for name, value in values.items():
                 setattr(row, name, value)
+            if isinstance(row, Plan) and row.measures is not None:  # free text of a plan before measure rows
+                row.measures = ERASED
             session.add(row)
         counts[str(model.__tablename__)] = len(rows)
     session.flush()

@@ -135,6 +135,11 @@ class CaseModel:
     last_review: str | None = None  # outcome of the latest review of the plan in force
     reports: int = 1
     separation: tuple[datetime, datetime] | None = None  # (since, until) while separated from the carer
+    reopened_at: datetime | None = None  # a meeting (Mẫu 03) cannot be before the case is current
+
+    @property
+    def current_since(self) -> datetime:
+        return self.reopened_at or self.received_at
 
     def matches(self, name: str | None, birth: date | None, place: str) -> bool:
         mine, my_birth, my_place = self.child
@@ -210,7 +215,7 @@ def predict(case: CaseModel, trigger: str, role: Role, data: dict[str, Any], ver
         return InvalidInput  # a new agency is a referral: consent (or a legal ground) first
     if trigger == "submit_plan" and any(m.get("agency_code") not in (None, *AGENCIES) for m in data["measures"]):
         return InvalidInput
-    if trigger == "detail_assess" and data["meeting_at"] > now:
+    if trigger == "detail_assess" and (data["meeting_at"] > now or data["meeting_at"] < case.current_since):
         return InvalidInput
     if trigger == "decide_emergency" and (data["decided_at"] > now or data["decided_at"] < case.received_at):
         return InvalidInput
@@ -225,7 +230,7 @@ def predict(case: CaseModel, trigger: str, role: Role, data: dict[str, Any], ver
     return spec[0] or case.state
 
 
-def apply(case: CaseModel, trigger: str, data: dict[str, Any], new_state: str) -> None:
+def apply(case: CaseModel, trigger: str, data: dict[str, Any], new_state: str, now: datetime) -> None:
     case.state, case.version = new_state, case.version + 1
     if trigger == "assess":
         case.risk, case.emergency = level(data), data["emergency"]
@@ -245,7 +250,7 @@ def apply(case: CaseModel, trigger: str, data: dict[str, Any], new_state: str) -
     if trigger == "start_service":
         case.referred = case.referred | {data["agency_code"]}
     if trigger == "reopen":  # the reopened case needs its own Mẫu 03 and consent
-        case.detailed, case.consent = False, None
+        case.detailed, case.consent, case.reopened_at = False, None, now
     if trigger == "record_emergency" or (trigger == "assess" and data.get("emergency_action")):
         case.emergency = True
         action = data if trigger == "record_emergency" else data["emergency_action"]
@@ -431,7 +436,7 @@ class Lifecycle(RuleBasedStateMachine):
         if isinstance(outcome, type):
             return
         assert (outcome.state, outcome.version) == (expected, case.version + 1)
-        apply(case, trigger, model.model_dump(), str(expected))
+        apply(case, trigger, model.model_dump(), str(expected), now)
         event(f"reached: {trigger} -> {expected}")
         self._last_event(f"case.{trigger}", case.code)
 
@@ -481,6 +486,7 @@ def trigger_data(trigger: str, case: CaseModel, now: datetime,
     Otherwise: also impossible times and unknown agencies, and fields may be left out."""
     text = st.sampled_from(["Đã gặp gia đình (giả lập).", "Theo dõi hằng tuần."])
     possible = min(case.received_at + timedelta(minutes=5), now)
+    meeting = min(case.current_since + timedelta(minutes=5), now)
     when = st.sampled_from([possible] if well_meant else
                            [possible, case.received_at - timedelta(hours=1), now + timedelta(hours=1)])
     emergency = st.fixed_dictionaries({"action_taken": text, "who_was_called": st.just("Công an xã"),
@@ -516,7 +522,8 @@ def trigger_data(trigger: str, case: CaseModel, now: datetime,
                                                   optional={"separation": st.booleans(), "alternative_care": text}),
         "detail_assess": st.fixed_dictionaries(
             {"information": text, "needs": text, "meeting_at": st.sampled_from(
-                [possible] if well_meant else [possible, now + timedelta(hours=1)]),
+                [meeting] if well_meant else [meeting, case.current_since - timedelta(hours=1),
+                                              now + timedelta(hours=1)]),
              "attendees": st.just("Công chức VH-XH, Công an xã (giả lập)"), "agreed": text},
             optional={"factors": factors, "risk_level": st.sampled_from(LEVELS)}),
         "submit_plan": st.fixed_dictionaries({"goals": text, "measures": st.lists(

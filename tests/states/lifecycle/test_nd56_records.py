@@ -179,6 +179,11 @@ def test_after_a_reopening_a_new_detailed_assessment_is_needed(flow: Flow) -> No
     with pytest.raises(GuardFailed) as exc:
         flow.fire(W, code, "submit_plan", PLAN)
     refused(exc, "detailed_assessment")
+    with pytest.raises(InvalidInput) as meeting:  # the old meeting's time: before the reopening
+        flow.fire(W, code, "detail_assess", DETAIL)
+    refused(meeting, "meeting_at", "not_before_receipt")
+    flow.fire(W, code, "detail_assess", DETAIL | {"meeting_at": flow.clock.now().isoformat()})
+    flow.fire(W, code, "submit_plan", PLAN)
 
 
 # --- Mẫu 04: measures --------------------------------------------------------------------------
@@ -445,3 +450,11 @@ def test_the_chairs_decision_to_separate_starts_the_15_days_from_its_decided_at(
     flow.fire(W, code, "record_emergency", {"action_taken": "Đưa trẻ đến nhà bà ngoại", "who_was_called": "Công an xã",
                                             "done_at": T0.isoformat(), "separated_from_carer": True})
     assert _deadline(flow, code, "temporary_separation").due_at == decided + timedelta(days=15)
+
+
+def test_a_meeting_before_the_case_was_received_is_refused(flow: Flow) -> None:
+    code = flow.open([(W, "assess", ASSESS)])
+    with pytest.raises(InvalidInput) as exc:
+        flow.fire(W, code, "detail_assess", DETAIL | {"meeting_at": (RECEIVED_AT - timedelta(minutes=1)).isoformat()})
+    refused(exc, "meeting_at", "not_before_receipt")
+    assert flow.rows(DetailedAssessment, code) == []

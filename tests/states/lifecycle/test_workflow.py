@@ -470,7 +470,7 @@ def test_a_plan_pending_at_early_closure_does_not_block_a_new_plan_after_reopeni
     flow.fire(CHAIR, code, "close", {"reason": "not_substantiated"})
     flow.fire(HEAD, code, "reopen", {"reason": "Có báo cáo mới"})
     flow.fire(W, code, "assess", ASSESS)
-    flow.fire(W, code, "detail_assess", DETAIL)
+    flow.fire(W, code, "detail_assess", DETAIL | {"meeting_at": T0.isoformat()})  # not before the reopening
     flow.fire(W, code, "submit_plan", {"goals": "Mục tiêu mới", "measures": measures("Biện pháp mới")})
     assert [p.status for p in flow.rows(Plan, code)][-1] == "submitted"
 
