@@ -28,7 +28,7 @@ from web.print_sheet import Sheet, titles
 
 DOCX_TEMPLATE = Path(__file__).resolve().parent / "templates" / "print" / "ho-so.docx"
 DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-NATION = "CỘNG HOÀ XÃ HỘI CHỦ NGHĨA VIỆT NAM"
+NATION = "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"  # as Nghị định 30/2020 Phụ lục I spells the Quốc hiệu
 MOTTO = "Độc lập - Tự do - Hạnh phúc"
 ISSUER = "ỦY BAN NHÂN DÂN"
 

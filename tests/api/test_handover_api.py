@@ -24,7 +24,7 @@ from web import install
 RECEIVING = "Phường Bên Sông (giả lập)"
 CHILD, NARRATIVE = "Nguyễn Văn Thử", "Hàng xóm nghe thấy trẻ bị đánh nhiều lần (dữ liệu giả lập)."
 REPORTER = ("Người Báo Tin", "900000999")
-NATION = "CỘNG HOÀ XÃ HỘI CHỦ NGHĨA VIỆT NAM"  # as the print heads every sheet (web/printout.py)
+NATION = "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"  # as the print heads every sheet (web/printout.py)
 FILES = ["vu-viec.json", "ho-so.html", "ho-so.docx"]
 
 

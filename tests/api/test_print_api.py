@@ -27,7 +27,7 @@ from web import install
 
 DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 WITHHELD = "Không in vì không hiển thị với vai trò của bạn"
-HEADING = ("CỘNG HOÀ XÃ HỘI CHỦ NGHĨA VIỆT NAM", "Độc lập - Tự do - Hạnh phúc", "XÃ NGHĨA HƯNG")
+HEADING = ("CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "Độc lập - Tự do - Hạnh phúc", "XÃ NGHĨA HƯNG")
 
 
 @pytest.fixture
@@ -100,7 +100,7 @@ def test_the_whole_file_and_each_form_as_word_and_as_the_print_page(api: TestCli
 def test_in_english_on_request(api: TestClient, commune: Commune, walked: str) -> None:
     page = api.get(f"/cases/{walked}/print/mau-03.html", params={"lang": "en"}, headers=commune.headers(Role.CHAIR))
     assert page.status_code == 200 and 'lang="en"' in page.text and "Form 03" in page.text
-    assert "Meeting held at:" in page.text and "CỘNG HOÀ XÃ HỘI CHỦ NGHĨA VIỆT NAM" in page.text
+    assert "Meeting held at:" in page.text and "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM" in page.text
     assert api.get(f"/cases/{walked}/print.html", params={"lang": "fr"},
                    headers=commune.headers(Role.CHAIR)).status_code == 422
 

@@ -73,7 +73,7 @@ def test_the_whole_file_prints_to_a_pdf_with_its_text(db: Database, clock: Froze
     # fallback for some Vietnamese letters) are placed apart, which the plain mode reads as spaces.
     text = " ".join(nfc("\n".join(p.extract_text(extraction_mode="layout") for p in pdf.pages)).split())
     assert len(pdf.pages) >= 7  # each sheet starts a page
-    assert "CỘNG HOÀ XÃ HỘI CHỦ NGHĨA VIỆT NAM" in text and "Độc lập - Tự do - Hạnh phúc" in text
+    assert "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM" in text and "Độc lập - Tự do - Hạnh phúc" in text
     assert code in text and CHILD in text
     assert "QUYẾT ĐỊNH PHÊ DUYỆT KẾ HOẠCH HỖ TRỢ, CAN THIỆP" in text
     assert "In hoặc lưu PDF" not in text  # the toolbar is the screen's, not the paper's
@@ -114,7 +114,7 @@ def test_mau_03_prints_to_a_pdf_with_its_vietnamese_text(db: Database, clock: Fr
         page.goto(server.url(f"/desk/cases/{code}/print/mau-03"))
         page.screenshot(path=str(SCREENSHOTS / "print-mau-03-paper.png"), full_page=True)
     text = " ".join(nfc("\n".join(p.extract_text(extraction_mode="layout") for p in pdf.pages)).split())
-    assert "CỘNG HOÀ XÃ HỘI CHỦ NGHĨA VIỆT NAM" in text and f"Số: {code}/M03" in text
+    assert "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM" in text and f"Số: {code}/M03" in text
     assert "BIÊN BẢN ĐÁNH GIÁ CHI TIẾT VÀ HỌP VỀ NHU CẦU CỦA TRẺ EM" in text
     assert "Thành phần tham dự: QXATTEND Trạm Y tế, Công an xã" in text and "QXNEEDS tâm lý" in text
     assert "Mức độ nghiêm trọng của tổn hại" in text and "Trung bình" in text

@@ -39,7 +39,7 @@ PEOPLE = [r for r in Role if r != Role.HOTLINE]
 PRINTERS = ACTIONS["case.print"]
 CHILD, REPORTER = "Nguyễn Văn Thử", "Người Báo Tin"
 WITHHELD = "Không in vì không hiển thị với vai trò của bạn"
-HEADING = ("CỘNG HOÀ XÃ HỘI CHỦ NGHĨA VIỆT NAM", "Độc lập - Tự do - Hạnh phúc", "ỦY BAN NHÂN DÂN",
+HEADING = ("CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "Độc lập - Tự do - Hạnh phúc", "ỦY BAN NHÂN DÂN",
            "XÃ NGHĨA HƯNG")
 FORMS = ("mau-01", "mau-02", "mau-04", "mau-05", "mau-06")
 
@@ -194,4 +194,4 @@ def test_in_english_on_request(desk: Desk, runtime: Runtime, commune: Commune) -
     worker.cookies.set("kt_lang", "en")
     page = worker.get(f"/desk/cases/{code}/print/mau-01")
     assert page.status_code == 200 and 'lang="en"' in page.text and "Form 01" in page.text
-    assert "CỘNG HOÀ XÃ HỘI CHỦ NGHĨA VIỆT NAM" in page.text  # the national heading is the law's words
+    assert "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM" in page.text  # the national heading is the law's words

@@ -275,6 +275,6 @@ def test_the_new_forms_in_english_on_request(desk: Desk, walked: str) -> None:
     worker.cookies.set("kt_lang", "en")
     page = worker.get(f"/desk/cases/{walked}/print/mau-03").text
     assert "Form 03" in page and "Meeting held at: 02/03/2026 11:00" in page and "Severity of the harm" in page
-    assert "CỘNG HOÀ XÃ HỘI CHỦ NGHĨA VIỆT NAM" in page
+    assert "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM" in page
     decision = worker.get(f"/desk/cases/{walked}/print/mau-05").text
     assert "No.: 1/QĐ-UBND" in decision and "CHAIR" in decision
