@@ -7,8 +7,11 @@ import hashlib
 import io
 import json
 import unicodedata
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from pypdf import PdfReader
 from sqlalchemy import update
@@ -31,16 +34,17 @@ def nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
-def test_the_whole_file_prints_to_a_pdf_with_its_text(db: Database, clock: FrozenClock, policy: CommunePolicy,
-                                                      commune: Commune, tmp_path: Path,
-                                                      guarded_page: GuardedPage) -> None:
-    # A case walked through its forms here, read by a server that holds the tests' data key.
-    # (In another thread: Playwright's sync API keeps an event loop running in this one, and the
-    # intake runs its own.)
+@contextmanager
+def head_at_a_server(db: Database, clock: FrozenClock, policy: CommunePolicy, commune: Commune, tmp_path: Path,
+                     walker: Callable[[Runtime, Commune, str], object],
+                     guarded_page: GuardedPage) -> Iterator[tuple[Any, str]]:
+    """A case walked through its forms by `walker`, read by a server that holds the tests' data
+    key, with the head logged in. (The walk runs in another thread: Playwright's sync API keeps an
+    event loop running in this one, and the intake runs its own.)"""
     runtime = Runtime(db=db, clock=clock, policy=policy)
     with ThreadPoolExecutor(1) as pool:
         code = pool.submit(open_case, runtime, commune).result()
-        pool.submit(walk, runtime, commune, code).result()
+        pool.submit(walker, runtime, commune, code).result()
     with db.write() as s:
         s.execute(update(User).where(col(User.role) == Role.HEAD).values(password_hash=CHEAP.hash(PASSWORD)))
     key = base64.b64encode(hashlib.sha256(b"kipthoi test data key 1").digest()).decode()  # tests/conftest.py
@@ -49,11 +53,19 @@ def test_the_whole_file_prints_to_a_pdf_with_its_text(db: Database, clock: Froze
                      KIPTHOI_CRYPTO__INDEX_KEY=base64.b64encode(b"i" * 32).decode())
     with start_kipthoi(env, tmp_path, "--workers", "1") as server:
         page = guarded_page.page
-        page.goto(server.url("/"))
+        page.goto(server.url("/login"))
         page.get_by_label("Tên đăng nhập").fill(username(Role.HEAD))
         page.get_by_label("Mật khẩu").fill(PASSWORD)
         page.get_by_role("button", name="Đăng nhập").click()
         page.wait_for_url(server.url("/"))
+        yield server, code
+
+
+def test_the_whole_file_prints_to_a_pdf_with_its_text(db: Database, clock: FrozenClock, policy: CommunePolicy,
+                                                      commune: Commune, tmp_path: Path,
+                                                      guarded_page: GuardedPage) -> None:
+    with head_at_a_server(db, clock, policy, commune, tmp_path, walk, guarded_page) as (server, code):
+        page = guarded_page.page
         page.goto(server.url(f"/desk/cases/{code}"))
         page.get_by_role("link", name="In hồ sơ").click()
         page.wait_for_url(server.url(f"/desk/cases/{code}/print"))
@@ -85,23 +97,8 @@ def test_mau_03_prints_to_a_pdf_with_its_vietnamese_text(db: Database, clock: Fr
                                                          guarded_page: GuardedPage) -> None:
     # The detailed assessment and its meeting (Mẫu 03), reached from the print page's menu, made
     # into a PDF; Mẫu 03 and the decision (Mẫu 05) photographed as paper (print media, A4 width).
-    runtime = Runtime(db=db, clock=clock, policy=policy)
-    with ThreadPoolExecutor(1) as pool:
-        code = pool.submit(open_case, runtime, commune).result()
-        pool.submit(walk_records, runtime, commune, code).result()
-    with db.write() as s:
-        s.execute(update(User).where(col(User.role) == Role.HEAD).values(password_hash=CHEAP.hash(PASSWORD)))
-    key = base64.b64encode(hashlib.sha256(b"kipthoi test data key 1").digest()).decode()  # tests/conftest.py
-    env = server_env(db.url, tmp_path, KIPTHOI_CRYPTO__KEYS=json.dumps({TEST_KEYRING.active_key_id: key}),
-                     KIPTHOI_CRYPTO__ACTIVE_KEY_ID=TEST_KEYRING.active_key_id,
-                     KIPTHOI_CRYPTO__INDEX_KEY=base64.b64encode(b"i" * 32).decode())
-    with start_kipthoi(env, tmp_path, "--workers", "1") as server:
+    with head_at_a_server(db, clock, policy, commune, tmp_path, walk_records, guarded_page) as (server, code):
         page = guarded_page.page
-        page.goto(server.url("/login"))
-        page.get_by_label("Tên đăng nhập").fill(username(Role.HEAD))
-        page.get_by_label("Mật khẩu").fill(PASSWORD)
-        page.get_by_role("button", name="Đăng nhập").click()
-        page.wait_for_url(server.url("/"))
         page.goto(server.url(f"/desk/cases/{code}/print"))
         page.get_by_role("link", name="Mẫu số 03").click()
         page.wait_for_url(server.url(f"/desk/cases/{code}/print/mau-03"))

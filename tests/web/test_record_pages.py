@@ -3,11 +3,7 @@ fieldset, special-circumstance groups as checkboxes, the plan's measures as rows
 the second row shown at that row, with every typed row kept), the chair's emergency decision,
 consent, and a service that names its measure — and the case page that shows them."""
 
-import re
-from typing import Any
 
-from fastapi.testclient import TestClient
-from httpx import Response
 from sqlalchemy import select
 from sqlmodel import col
 
@@ -16,24 +12,14 @@ from models import Case, PlanMeasure
 from models.enums import Role
 from tests.conftest import Commune
 from tests.payloads import DETAIL
-from tests.web.conftest import Desk, csrf_of
+from tests.web.conftest import Desk
 from tests.web.test_case_pages import done, open_case, state_of
+from tests.web.test_case_pages import step as post
 
-VERSION = re.compile(r'name="expected_version" value="(\d+)"')
-SEEN = re.compile(r'name="seen_seq" value="(\d+)"')
 FACTORS = {"factors.severity": "high", "factors.abuser_access": "medium", "factors.safety_obstacles": "low",
            "factors.self_protection": "medium"}
 ROW = {"kind": "medical_psychological", "description": "Khám và trị liệu tâm lý (giả lập)",
        "agency_code": "TYT", "starts_on": "2026-03-05", "ends_on": "2026-04-30"}
-
-
-def post(client: TestClient, code: str, trigger: str, data: dict[str, Any]) -> Response:
-    page = client.get(f"/desk/cases/{code}/do/{trigger}")
-    assert page.status_code == 200, page.text
-    version, seen = VERSION.search(page.text), SEEN.search(page.text)
-    assert version and seen
-    return client.post(f"/desk/cases/{code}/do/{trigger}", data={
-        **data, "csrf": csrf_of(page.text), "expected_version": version.group(1), "seen_seq": seen.group(1)})
 
 
 def rows(measures: list[dict[str, str]]) -> dict[str, str]:
