@@ -37,6 +37,10 @@ of each page (wall time, request sent to body read):
   worker /desk/cases?page=40      page 40
   worker /desk/cases?state=received
   head /                          the head's home page
+  head /desk/cases/{code}         one supported case's page: its full record (reports, ratings,
+                                  Mẫu 03, plan measures, services, reviews, consent, deadlines,
+                                  timeline), each read on the access log
+  head /desk/cases/{code}/print   the same case's whole file as its printable forms
 
 (before each page it waits up to --quiet-wait seconds for the rest of the host to calm down)
 and prints, per size and page: p50, p95 and max in ms (nearest rank) and the page's HTML size
@@ -660,8 +664,12 @@ def run_size(n: int, args: argparse.Namespace) -> list[Cell]:
         cells = []
         with Served(db) as served:
             clients = {"worker": log_in(served.url, "canbo1"), "head": log_in(served.url, "truongphong")}
+            with db.read() as s:
+                rich = s.execute(text("SELECT code FROM case_file WHERE state = 'supported' ORDER BY id LIMIT 1")
+                                 ).scalar_one()
+            pages = [*PAGES, ("head", f"/desk/cases/{rich}"), ("head", f"/desk/cases/{rich}/print")]
             try:
-                for who, path in PAGES:
+                for who, path in pages:
                     if args.quiet_wait > 0:
                         wait_quiet(args.quiet_wait)
                     cell = measure(clients[who], Cell(n, who, path), args.warmup, args.requests)
@@ -669,7 +677,7 @@ def run_size(n: int, args: argparse.Namespace) -> list[Cell]:
                     print(f"  ... {who} {path}: p50 {cell.pct(0.5):.1f} ms, p95 {cell.pct(0.95):.1f} ms, "
                           f"{cell.size / 1024:.1f} KB", file=sys.stderr, flush=True)
                 if traced is not None:
-                    for who, path in PAGES:
+                    for who, path in pages:
                         explain(db, traced, clients[who], who, path)
             finally:
                 for c in clients.values():
