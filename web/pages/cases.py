@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from models.enums import AbuseForm, CaseState, Trigger
 from states.access.permissions import may, steps_for
-from states.cases import messages, queries
+from states.cases import messages, queries, referrals
 from states.cases.search import search_cases
 from states.deadlines import ladder
 from states.identity.accounts import names_for_refs
@@ -101,6 +101,7 @@ def _case_page(ctx: Ctx, code: str, status: int = 200, **extra: Any) -> Response
                   can_assign=may(ctx.actor, "case.assign"), can_note=may(ctx.actor, "case.note"),
                   can_ack=may(ctx.actor, "deadline.acknowledge") and case.view != "agency",
                   can_end_service=may(ctx.actor, "case.service.end") and case.view != "agency",
+                  can_refer=may(ctx.actor, "case.refer") and case.view != "agency" and case.state != "closed",
                   road=ROAD, rules=ctx.rt.policy.deadlines.rules,
                   labels={t.value: (s.label_vi, s.label_en) for t, s in SPECS.items()},
                   ok=ctx.request.query_params.get("ok"), place_names=places, agencies=agencies,
@@ -247,6 +248,19 @@ async def end_service(ctx: StaffCtx, code: str, service_id: int) -> Response:
     except InvalidInput as e:
         return _retry_page(ctx, code, e)
     return redirect(ctx, f"/desk/cases/{code}?ok=service_ended")
+
+
+@router.post("/{code}/referrals")
+async def refer_case(ctx: StaffCtx, code: str) -> Response:
+    """Hand the case to an agency (the police for a crime, the health station…). Refused, with
+    the reason on the case page, without consent or a legal ground (states/cases/referrals.py)."""
+    values = await form(ctx)
+    try:
+        with ctx.rt.db.write() as session:
+            referrals.refer(session, ctx.rt.clock, ctx.actor, code, values.get("agency_code", ""), ctx.rt.policy)
+    except InvalidInput as e:
+        return _retry_page(ctx, code, e)
+    return redirect(ctx, f"/desk/cases/{code}?ok=referred")
 
 
 @router.post("/{code}/deadlines/{deadline_id}/ack")
