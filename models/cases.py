@@ -74,6 +74,12 @@ class Case(SQLModel, table=True):
     # When the retention policy replaced the case's private data; the row itself stays.
     anonymised_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
+    @property
+    def current_since(self) -> datetime:
+        """Since when the case's records count: a reopened case needs its own assessment,
+        meeting, consent and emergency measures, not those from before it was closed."""
+        return self.reopened_at or self.received_at
+
 
 class CaseAbuseForm(SQLModel, table=True):
     """One row per form of abuse named by any report of the case, for filtering."""

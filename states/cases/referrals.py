@@ -33,7 +33,7 @@ def consent_in_force(session: Session, case: Case) -> Consent | None:
     """The latest consent record since the case was received or reopened."""
     return session.execute(
         select(Consent).where(col(Consent.case_id) == case.id,
-                              col(Consent.recorded_at) >= (case.reopened_at or case.received_at))
+                              col(Consent.recorded_at) >= case.current_since)
         .order_by(col(Consent.recorded_at).desc(), col(Consent.id).desc()).limit(1)
     ).scalars().first()
 

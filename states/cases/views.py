@@ -123,7 +123,7 @@ def case_detail(session: Session, case: Case, place_code: str | None, forms: lis
             PlanView(id=p.id, status=p.status, goals=p.goals, measures=measures.get(p.id, []),
                      measures_text=p.measures, submitted_at=p.submitted_at, submitted_by=p.submitted_by,
                      decided_at=p.decided_at, decided_by=p.decided_by, decision_note=p.decision_note,
-                     decision_no=decision_label(p.decision_no, p.decision_year), decision_year=p.decision_year)
+                     decision_no=decision_label(p.decision_no), decision_year=p.decision_year)
             for p in _rows(session, Plan, case.id, Plan.id)]
         shown["consents"] = [ConsentView.model_validate(c, from_attributes=True)
                              for c in _rows(session, Consent, case.id, Consent.id)]

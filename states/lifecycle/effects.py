@@ -153,7 +153,7 @@ def detail_assess(session: Session, case: Case, data: DetailData, actor: Actor, 
     """Mẫu 03 and the meeting's minutes; a re-rating of the factors, if made, sets the level."""
     assert data.information and data.needs and data.meeting_at and data.attendees and data.agreed
     _time_not_in_future("meeting_at", data.meeting_at, now)
-    if data.meeting_at < (case.reopened_at or case.received_at):
+    if data.meeting_at < case.current_since:
         raise InvalidInput("meeting_at", "not_before_receipt",
                            "Cuộc họp về nhu cầu của trẻ không thể trước khi tiếp nhận (hoặc mở lại) vụ việc.",
                            "meeting_at cannot be before the case was received (or reopened).")
@@ -162,9 +162,9 @@ def detail_assess(session: Session, case: Case, data: DetailData, actor: Actor, 
                              attendees=data.attendees, agreed=data.agreed)
     session.add(row)
     session.flush()
-    return ({"detailed_assessment_id": row.id, "risk_level": case.risk_level}
-            | _rate(session, case, data.factors, data.risk_level, RatingSource.DETAILED, row.id, actor, now)
-            | {"risk_level": case.risk_level} | _groups(case, data.special_groups))
+    rated = _rate(session, case, data.factors, data.risk_level, RatingSource.DETAILED, row.id, actor, now)
+    return {"detailed_assessment_id": row.id, "risk_level": case.risk_level} | rated | _groups(
+        case, data.special_groups)
 
 
 def _agency(session: Session, code: str, field: str) -> Agency:
@@ -195,8 +195,8 @@ def submit_plan(session: Session, case: Case, data: PlanData, actor: Actor, now:
 DECISION_PREFIX = "QĐ"  # a case code prefix is ASCII letters, so never this
 
 
-def decision_label(number: int | None, year: int | None) -> str | None:
-    """How a Mẫu 05 decision is cited: "12/QĐ-UBND" (with its year beside it where shown)."""
+def decision_label(number: int | None) -> str | None:
+    """How a Mẫu 05 decision is cited: "12/QĐ-UBND" (its year is shown beside it)."""
     return None if number is None else f"{number}/QĐ-UBND"
 
 

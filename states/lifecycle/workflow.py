@@ -67,9 +67,8 @@ def _facts(session: Session, case: Case, now: datetime) -> CaseFacts:
         .order_by(col(Review.reviewed_at).desc(), col(Review.id).desc()).limit(1)
     ).scalar_one_or_none()
     separation = open_separation(session, case.id)
-    current = case.reopened_at or case.received_at
     detailed = session.execute(select(col(DetailedAssessment.id)).where(
-        col(DetailedAssessment.case_id) == case.id, col(DetailedAssessment.recorded_at) >= current)).first()
+        col(DetailedAssessment.case_id) == case.id, col(DetailedAssessment.recorded_at) >= case.current_since)).first()
     plan = approved_plan(session, case.id)
     return CaseFacts(state=case.state,
                      has_submitted_plan=pending_plan(session, case.id) is not None,
@@ -133,12 +132,12 @@ def _deadline_events(session: Session, case: Case, trigger: str,
                 select(col(EmergencyAction.id)).where(
                     col(EmergencyAction.case_id) == case.id,
                     # a reopened case's old emergency action does not protect the child now
-                    col(EmergencyAction.done_at) >= (case.reopened_at or case.received_at))).first():
+                    col(EmergencyAction.done_at) >= case.current_since)).first():
             out.append(Event.EMERGENCY_DECIDED)
-        current = case.reopened_at or case.received_at
         if (data.emergency or data.emergency_action is not None) and not session.execute(
-                select(col(EmergencyDecision.id)).where(col(EmergencyDecision.case_id) == case.id,
-                                                       col(EmergencyDecision.decided_at) >= current)).first():
+                select(col(EmergencyDecision.id)).where(
+                    col(EmergencyDecision.case_id) == case.id,
+                    col(EmergencyDecision.decided_at) >= case.current_since)).first():
             out.append(Event.EMERGENCY_FOUND)  # the chair's decision is due (its own limit)
     if isinstance(data, EmergencyActionData) and data.done_at is not None:
         at[trigger] = data.done_at
